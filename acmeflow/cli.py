@@ -1,0 +1,34 @@
+"""The ``acmeflow`` command: one entry point, one subcommand per component."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from acmeflow.devstack import commands as dev_commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="acmeflow",
+        description="Kubernetes ACME issuer in which every ACME Order is a Temporal workflow.",
+    )
+    parser.add_argument("--log-level", default="INFO", help="Python log level (default INFO)")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    dev_commands.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

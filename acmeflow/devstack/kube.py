@@ -1,0 +1,167 @@
+"""etcd, kube-apiserver (RBAC on) and kube-controller-manager (garbage collection).
+
+The binaries come from :mod:`acmeflow.devstack.kube_build`; etcd is Debian's. The admin
+identity is a client certificate in ``system:masters``; everything else a test needs
+(an unprivileged user, a service account) is reached by impersonation.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import ssl
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from acmeflow.devstack.kube_build import binary_path
+from acmeflow.devstack.processes import ServerProcess
+from acmeflow.devstack.tls import KeyPair, create_ca, issue_leaf
+
+SERVICE_CIDR = "10.0.0.0/24"
+GC_CONTROLLERS = "garbagecollector,namespace,serviceaccount,serviceaccount-token"
+
+
+@dataclass(frozen=True)
+class KubeEndpoints:
+    server: str
+    kubeconfig: Path
+    kubectl: Path
+    ca_path: Path
+
+
+def etcd_binary() -> str:
+    found = shutil.which("etcd")
+    if found is None:
+        raise FileNotFoundError("etcd is missing: apt-get install etcd-server")
+    return found
+
+
+def _https_ok(url: str, ca: Path | None, client: KeyPair | None = None) -> bool:
+    context = ssl.create_default_context(cafile=str(ca)) if ca else ssl._create_unverified_context()
+    if client is not None:
+        context.load_cert_chain(str(client.cert_path), str(client.key_path))
+    with urllib.request.urlopen(url, context=context, timeout=3) as response:
+        return int(response.status) == 200
+
+
+def etcd_process(state_dir: Path, *, client_port: int, peer_port: int) -> ServerProcess:
+    peer = f"http://127.0.0.1:{peer_port}"
+    client = f"http://127.0.0.1:{client_port}"
+
+    def healthy() -> bool:
+        with urllib.request.urlopen(f"{client}/health", timeout=2) as response:
+            return b'"true"' in response.read()
+
+    return ServerProcess(
+        name="etcd",
+        argv=[
+            etcd_binary(), "--name", "acmeflow-dev",
+            "--data-dir", str(state_dir / "etcd"),
+            "--listen-client-urls", client, "--advertise-client-urls", client,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", f"acmeflow-dev={peer}",
+            "--log-level", "warn",
+        ],
+        state_dir=state_dir,
+        healthy=healthy,
+        env={"ETCD_UNSUPPORTED_ARCH": ""},
+    )
+
+
+def _write_kubeconfig(path: Path, server: str, ca: KeyPair, client: KeyPair) -> None:
+    def b64(p: Path) -> str:
+        return base64.b64encode(p.read_bytes()).decode()
+
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "acmeflow-dev", "cluster": {
+            "server": server, "certificate-authority-data": b64(ca.cert_path)}}],
+        "users": [{"name": "admin", "user": {
+            "client-certificate-data": b64(client.cert_path),
+            "client-key-data": b64(client.key_path)}}],
+        "contexts": [{"name": "acmeflow-dev", "context": {
+            "cluster": "acmeflow-dev", "user": "admin", "namespace": "default"}}],
+        "current-context": "acmeflow-dev",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+
+
+def _service_account_keys(pki: Path) -> tuple[Path, Path]:
+    private_path, public_path = pki / "sa.key", pki / "sa.pub"
+    if not private_path.exists():
+        key = ec.generate_private_key(ec.SECP256R1())
+        private_path.write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+        public_path.write_bytes(key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private_path, public_path
+
+
+def kube_processes(
+    state_dir: Path, *, etcd_url: str, api_port: int, cm_port: int
+) -> tuple[list[ServerProcess], KubeEndpoints]:
+    pki = state_dir / "kube-pki"
+    ca = create_ca(pki, "ca", "acmeflow-dev-kube-ca")
+    serving = issue_leaf(
+        ca, pki, "apiserver", common_name="kube-apiserver",
+        dns_names=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
+        ip_addresses=("127.0.0.1", "10.0.0.1"),
+    )
+    admin = issue_leaf(ca, pki, "admin", common_name="acmeflow-admin",
+                       organization="system:masters", server=False, client=True)
+    sa_private, sa_public = _service_account_keys(pki)
+    server = f"https://127.0.0.1:{api_port}"
+    kubeconfig = state_dir / "kubeconfig"
+    _write_kubeconfig(kubeconfig, server, ca, admin)
+
+    apiserver = ServerProcess(
+        name="kube-apiserver",
+        argv=[
+            str(binary_path("kube-apiserver")),
+            "--etcd-servers", etcd_url,
+            "--bind-address", "127.0.0.1",
+            "--advertise-address", "127.0.0.1",
+            "--secure-port", str(api_port),
+            "--cert-dir", str(pki),
+            "--tls-cert-file", str(serving.cert_path),
+            "--tls-private-key-file", str(serving.key_path),
+            "--client-ca-file", str(ca.cert_path),
+            "--service-account-issuer", "https://kubernetes.default.svc",
+            "--service-account-key-file", str(sa_public),
+            "--service-account-signing-key-file", str(sa_private),
+            "--service-cluster-ip-range", SERVICE_CIDR,
+            "--authorization-mode", "RBAC",
+            "--profiling=false",
+        ],
+        state_dir=state_dir,
+        healthy=lambda: _https_ok(f"{server}/readyz", ca.cert_path, admin),
+    )
+    controller_manager = ServerProcess(
+        name="kube-controller-manager",
+        argv=[
+            str(binary_path("kube-controller-manager")),
+            "--kubeconfig", str(kubeconfig),
+            "--authentication-kubeconfig", str(kubeconfig),
+            "--authorization-kubeconfig", str(kubeconfig),
+            "--bind-address", "127.0.0.1",
+            "--secure-port", str(cm_port),
+            "--controllers", GC_CONTROLLERS,
+            "--leader-elect=false",
+            "--service-account-private-key-file", str(sa_private),
+            "--root-ca-file", str(ca.cert_path),
+            "--cert-dir", str(pki / "controller-manager"),
+        ],
+        state_dir=state_dir,
+        healthy=lambda: _https_ok(f"https://127.0.0.1:{cm_port}/healthz", None),
+    )
+    endpoints = KubeEndpoints(server=server, kubeconfig=kubeconfig,
+                              kubectl=binary_path("kubectl"), ca_path=ca.cert_path)
+    return [apiserver, controller_manager], endpoints

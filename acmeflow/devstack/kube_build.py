@@ -1,0 +1,118 @@
+"""Build kube-apiserver, kube-controller-manager and kubectl from the Go module proxy.
+
+No prebuilt Kubernetes binaries can be downloaded here, so the stack compiles them once
+and caches them outside the repository, keyed by version. k/k's go.mod points its
+``k8s.io/*`` staging modules at ``./staging``; a module that merely requires
+k/k must replace each of them with the published ``v0.Y.Z`` tag instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+KUBE_VERSION = "v1.35.4"
+KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kubectl")
+
+
+def cache_root() -> Path:
+    """Where built binaries live; outside the repo so clones and CI runs share them."""
+    configured = os.environ.get("ACMEFLOW_CACHE_DIR")
+    base = Path(configured) if configured else Path.home() / ".cache" / "acmeflow"
+    return base / "kube" / KUBE_VERSION
+
+
+def binary_path(command: str) -> Path:
+    return cache_root() / command
+
+
+def binaries_present() -> bool:
+    return all(binary_path(c).is_file() for c in KUBE_COMMANDS)
+
+
+def staging_replacements(kube_mod: str, version: str) -> dict[str, str]:
+    """Map each staging module k/k requires at v0.0.0 to its published tag."""
+    staging_tag = "v0" + version[2:]  # v1.35.4 -> v0.35.4
+    replaced = re.findall(r"^\s*(k8s\.io/[\w.\-/]+)\s+=>\s+\./staging/", kube_mod, re.M)
+    return {module: staging_tag for module in replaced}
+
+
+def _version_ldflags() -> str:
+    """Stamp the version the way k/k's own build does, so kubectl skew checks work."""
+    major, minor = KUBE_VERSION[1:].split(".")[:2]
+    stamps = {
+        "gitVersion": KUBE_VERSION,
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+    }
+    packages = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+    flags = [f"-X {pkg}.{key}={value}" for pkg in packages for key, value in stamps.items()]
+    return " ".join(["-s", "-w", *flags])
+
+
+def _go(args: list[str], cwd: Path, log: Path | None = None) -> str:
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod -buildvcs=false"}
+    out = subprocess.run(
+        ["go", *args], cwd=cwd, env=env, check=False, capture_output=True, text=True
+    )
+    if log is not None:
+        with log.open("a") as handle:
+            handle.write(f"$ go {' '.join(args)}\n{out.stdout}{out.stderr}\n")
+    if out.returncode != 0:
+        raise RuntimeError(f"go {' '.join(args)} failed:\n{out.stderr[-4000:]}")
+    return out.stdout
+
+
+def build_kube_binaries(log: Path | None = None) -> float:
+    """Build the binaries into the cache unless present; return seconds spent."""
+    if binaries_present():
+        return 0.0
+    started = time.monotonic()
+    target = cache_root()
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="acmeflow-kube-") as tmp:
+        work = Path(tmp)
+        info = json.loads(
+            _go(["mod", "download", "-json", f"k8s.io/kubernetes@{KUBE_VERSION}"], work, log)
+        )
+        kube_mod = Path(info["GoMod"]).read_text()
+        go_directive = re.search(r"^go (\S+)", kube_mod, re.M)
+        replaces = staging_replacements(kube_mod, KUBE_VERSION)
+        lines = [
+            "module acmeflow.local/kubebuild",
+            f"go {go_directive.group(1) if go_directive else '1.24.0'}",
+            f"require k8s.io/kubernetes {KUBE_VERSION}",
+            "replace (",
+            *(f"\t{module} => {module} {tag}" for module, tag in sorted(replaces.items())),
+            ")",
+        ]
+        (work / "go.mod").write_text("\n".join(lines) + "\n")
+        (work / "tools.go").write_text(
+            "//go:build tools\npackage tools\n\nimport (\n"
+            + "".join(f'\t_ "k8s.io/kubernetes/cmd/{c}"\n' for c in KUBE_COMMANDS)
+            + ")\n"
+        )
+        _go(["mod", "tidy"], work, log)
+        staging = work / "bin"
+        _go(
+            ["build", "-trimpath", f"-ldflags={_version_ldflags()}", "-o", str(staging) + "/",
+             *(f"k8s.io/kubernetes/cmd/{c}" for c in KUBE_COMMANDS)],
+            work,
+            log,
+        )
+        for command in KUBE_COMMANDS:
+            shutil.move(str(staging / command), binary_path(command))
+    return time.monotonic() - started
+
+
+if __name__ == "__main__":
+    seconds = build_kube_binaries(Path(tempfile.gettempdir()) / "acmeflow-kube-build.log")
+    print(f"kubernetes {KUBE_VERSION} binaries ready in {cache_root()} ({seconds:.0f}s)")

@@ -1,0 +1,218 @@
+"""The whole embedded stack: start every server, wait until each answers, record where.
+
+``stack.json`` in the state directory is the contract with everything else: the CLI's
+``dev env``/``dev status``, ``acmeflow issue`` defaults, and the pytest fixtures read
+the addresses from it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from acmeflow.devstack.bind import DnsEndpoints, bind_process
+from acmeflow.devstack.kube import KubeEndpoints, etcd_process, kube_processes
+from acmeflow.devstack.kube_build import build_kube_binaries
+from acmeflow.devstack.pebble import PebbleEndpoints, PebbleOptions, pebble_process, save_roots
+from acmeflow.devstack.processes import ServerProcess, free_port, stop_pid_file
+from acmeflow.devstack.temporal_server import temporal_process
+from acmeflow.devstack.tls import create_ca
+
+MANIFEST = "stack.json"
+HEALTH_TIMEOUT_S = 120.0
+
+
+class Ports(BaseModel):
+    """Every port the stack listens on; chosen free at ``up`` and kept in the manifest."""
+
+    temporal: int
+    temporal_ui: int
+    temporal_http: int
+    temporal_metrics: int
+    pebble: int
+    pebble_management: int
+    pebble_tls: int
+    http01: int
+    dns: int
+    etcd: int
+    etcd_peer: int
+    kube_apiserver: int
+    kube_controller_manager: int
+
+    @classmethod
+    def allocate(cls) -> Ports:
+        chosen: set[int] = set()
+        values: dict[str, int] = {}
+        for name in cls.model_fields:
+            port = free_port()
+            while port in chosen:
+                port = free_port()
+            chosen.add(port)
+            values[name] = port
+        return cls(**values)
+
+
+class StackInfo(BaseModel):
+    """Where each server of a running stack answers; serialised as ``stack.json``."""
+
+    state_dir: Path
+    ports: Ports
+    temporal_address: str
+    temporal_namespace: str = "default"
+    temporal_ui_url: str
+    acme_directory_url: str
+    acme_ca_bundle: Path
+    pebble_management_url: str
+    pebble_roots: Path
+    http01_port: int
+    http01_store: Path
+    dns_address: str
+    dns_zone: str
+    tsig_key_name: str
+    tsig_algorithm: str
+    tsig_secret_path: Path
+    kubeconfig: Path
+    kube_server: str
+    kubectl: Path
+    kube_ca: Path
+
+    def save(self) -> None:
+        (self.state_dir / MANIFEST).write_text(self.model_dump_json(indent=2))
+
+    @classmethod
+    def load(cls, state_dir: Path) -> StackInfo:
+        return cls.model_validate_json((state_dir / MANIFEST).read_text())
+
+    @property
+    def dns(self) -> DnsEndpoints:
+        return DnsEndpoints(self.dns_address, self.dns_zone, self.tsig_key_name,
+                            self.tsig_algorithm, self.tsig_secret_path)
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point acmeflow and its tools at this stack."""
+        return {
+            "ACMEFLOW_STATE_DIR": str(self.state_dir),
+            "KUBECONFIG": str(self.kubeconfig),
+            "TEMPORAL_ADDRESS": self.temporal_address,
+            "TEMPORAL_NAMESPACE": self.temporal_namespace,
+            "ACMEFLOW_ACME_SERVER": self.acme_directory_url,
+            "ACMEFLOW_ACME_CA_BUNDLE": str(self.acme_ca_bundle),
+            "PATH": f"{self.kubectl.parent}:{os.environ.get('PATH', '')}",
+        }
+
+
+def default_state_dir() -> Path:
+    configured = os.environ.get("ACMEFLOW_STATE_DIR")
+    if configured:
+        return Path(configured)
+    base = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+    return base / "acmeflow" / "dev"
+
+
+class DevStack:
+    """The servers of one state directory, built the same way for ``up`` and ``status``."""
+
+    def __init__(self, state_dir: Path, ports: Ports) -> None:
+        self.state_dir = state_dir
+        self.ports = ports
+        tls_ca = create_ca(state_dir / "tls", "ca", "acmeflow-dev-local-ca")
+        self._tls_ca = tls_ca
+        self.bind, dns = bind_process(state_dir, port=ports.dns)
+        self.pebble, pebble = pebble_process(
+            state_dir, tls_ca, PebbleOptions(), port=ports.pebble,
+            management_port=ports.pebble_management, http01_port=ports.http01,
+            tls_port=ports.pebble_tls, dns_address=dns.address,
+        )
+        self.temporal = temporal_process(
+            state_dir, port=ports.temporal, ui_port=ports.temporal_ui,
+            metrics_port=ports.temporal_metrics, http_port=ports.temporal_http,
+        )
+        self.etcd = etcd_process(state_dir, client_port=ports.etcd, peer_port=ports.etcd_peer)
+        kube_servers, kube = kube_processes(
+            state_dir, etcd_url=f"http://127.0.0.1:{ports.etcd}",
+            api_port=ports.kube_apiserver, cm_port=ports.kube_controller_manager,
+        )
+        self.kube_servers = kube_servers
+        self.info = self._info(dns, pebble, kube)
+
+    def _info(self, dns: DnsEndpoints, pebble: PebbleEndpoints, kube: KubeEndpoints) -> StackInfo:
+        return StackInfo(
+            state_dir=self.state_dir,
+            ports=self.ports,
+            temporal_address=f"127.0.0.1:{self.ports.temporal}",
+            temporal_ui_url=f"http://127.0.0.1:{self.ports.temporal_ui}",
+            acme_directory_url=pebble.directory_url,
+            acme_ca_bundle=self._tls_ca.cert_path,
+            pebble_management_url=pebble.management_url,
+            pebble_roots=pebble.roots_path,
+            http01_port=self.ports.http01,
+            http01_store=self.state_dir / "http01",
+            dns_address=dns.address,
+            dns_zone=dns.zone,
+            tsig_key_name=dns.tsig_key_name,
+            tsig_algorithm=dns.tsig_algorithm,
+            tsig_secret_path=dns.tsig_secret_path,
+            kubeconfig=kube.kubeconfig,
+            kube_server=kube.server,
+            kubectl=kube.kubectl,
+            kube_ca=kube.ca_path,
+        )
+
+    @property
+    def servers(self) -> list[ServerProcess]:
+        """In dependency order: a server's health may depend on the ones before it."""
+        return [self.bind, self.pebble, self.temporal, self.etcd, *self.kube_servers]
+
+    def addresses(self) -> Iterator[tuple[ServerProcess, str]]:
+        ports = self.ports
+        shown = {
+            "bind9": f"127.0.0.1:{ports.dns} (udp/tcp)",
+            "pebble": self.info.acme_directory_url,
+            "temporal": f"{self.info.temporal_address} ui {self.info.temporal_ui_url}",
+            "etcd": f"http://127.0.0.1:{ports.etcd}",
+            "kube-apiserver": self.info.kube_server,
+            "kube-controller-manager": f"https://127.0.0.1:{ports.kube_controller_manager}",
+        }
+        for server in self.servers:
+            yield server, shown[server.name]
+
+    @classmethod
+    def create(cls, state_dir: Path) -> DevStack:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        return cls(state_dir.resolve(), Ports.allocate())
+
+    @classmethod
+    def existing(cls, state_dir: Path) -> DevStack:
+        return cls(state_dir, StackInfo.load(state_dir).ports)
+
+    def up(self, timeout: float = HEALTH_TIMEOUT_S) -> StackInfo:
+        """Start every server, return once all answer; stop what started if one fails."""
+        build_kube_binaries(self.state_dir / "logs" / "kube-build.log")
+        self.info.http01_store.mkdir(parents=True, exist_ok=True)
+        self.info.save()
+        started = time.monotonic()
+        try:
+            for server in self.servers:
+                server.start()
+            for server in self.servers:
+                server.wait_healthy(max(5.0, timeout - (time.monotonic() - started)))
+            save_roots(PebbleEndpoints(self.info.acme_directory_url,
+                                       self.info.pebble_management_url,
+                                       self.info.pebble_roots), self.info.acme_ca_bundle)
+        except BaseException:
+            self.down()
+            raise
+        return self.info
+
+    def down(self) -> list[str]:
+        """Stop every process this state directory recorded, by pid."""
+        stopped = []
+        pid_dir = self.state_dir / "pids"
+        for pid_path in sorted(pid_dir.glob("*.pid")) if pid_dir.exists() else []:
+            if stop_pid_file(pid_path):
+                stopped.append(pid_path.stem)
+        return stopped

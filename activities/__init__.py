@@ -1,0 +1,1 @@
+"""Temporal activities: one idempotent protocol step each, safe to re-run anywhere."""

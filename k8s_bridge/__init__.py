@@ -1,0 +1,1 @@
+"""The Kubernetes bridge: resource changes to workflows, workflow progress to status."""

@@ -1,0 +1,1 @@
+"""The acmeflow worker: hosts the workflows and activities on a task queue."""
