@@ -16,8 +16,15 @@ ISSUER_NAME = SearchAttributeKey.for_keyword("AcmeflowIssuer")
 DOMAINS = SearchAttributeKey.for_keyword_list("AcmeflowDomains")
 ACME_ORDER_URL = SearchAttributeKey.for_keyword("AcmeflowOrderURL")
 
-ALL_KEYS = (ORDER_STATE, ORDER_NAMESPACE, ORDER_NAME, CERTIFICATE_NAME, ISSUER_NAME, DOMAINS,
-            ACME_ORDER_URL)
+ALL_KEYS = (
+    ORDER_STATE,
+    ORDER_NAMESPACE,
+    ORDER_NAME,
+    CERTIFICATE_NAME,
+    ISSUER_NAME,
+    DOMAINS,
+    ACME_ORDER_URL,
+)
 
 # The type names the ``temporal`` CLI takes for ``--search-attribute NAME=TYPE``.
 SEARCH_ATTRIBUTE_TYPES = {

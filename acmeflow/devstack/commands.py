@@ -15,13 +15,18 @@ from acmeflow.devstack.stack import MANIFEST, DevStack, default_state_dir
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dev = subparsers.add_parser("dev", help="run the embedded development stack")
-    dev.add_argument("--state-dir", type=Path, default=None,
-                     help="where data, logs and stack.json live (default: $ACMEFLOW_STATE_DIR "
-                          "or ~/.local/state/acmeflow/dev)")
+    dev.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where data, logs and stack.json live (default: $ACMEFLOW_STATE_DIR "
+        "or ~/.local/state/acmeflow/dev)",
+    )
     actions = dev.add_subparsers(dest="dev_command", required=True)
     up = actions.add_parser("up", help="start every server and wait until all answer")
-    up.add_argument("--detach", action="store_true",
-                    help="return once healthy and leave the servers running")
+    up.add_argument(
+        "--detach", action="store_true", help="return once healthy and leave the servers running"
+    )
     actions.add_parser("status", help="one line per server: address and health")
     actions.add_parser("env", help="print export lines for the running stack")
     actions.add_parser("down", help="stop every server the stack started")
@@ -42,7 +47,7 @@ def print_status(stack: DevStack) -> bool:
     all_healthy = True
     for server, address in stack.addresses():
         pid_text = server.pid_path.read_text().strip() if server.pid_path.exists() else ""
-        healthy = bool(pid_text) and pid_alive(int(pid_text))
+        healthy: bool = bool(pid_text) and pid_alive(int(pid_text))
         if healthy:
             try:
                 healthy = server.healthy()
@@ -51,8 +56,8 @@ def print_status(stack: DevStack) -> bool:
         all_healthy = all_healthy and healthy
         rows.append((server.name, address, "yes" if healthy else "no"))
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
-    for name, address, healthy in rows:
-        print(f"{name:<{widths[0]}}  {address:<{widths[1]}}  {healthy}")
+    for name, address, answer in rows:
+        print(f"{name:<{widths[0]}}  {address:<{widths[1]}}  {answer}")
     return all_healthy
 
 
@@ -85,8 +90,10 @@ def _up(state_dir: Path, *, detach: bool) -> int:
         return 1
     print(f"stack healthy in {time.monotonic() - started:.1f}s; state in {state_dir}")
     print_status(stack)
-    print(f"\nTemporal UI: {stack.info.temporal_ui_url}\n"
-          f"Use it from a shell: eval \"$(acmeflow dev env)\"")
+    print(
+        f"\nTemporal UI: {stack.info.temporal_ui_url}\n"
+        f'Use it from a shell: eval "$(acmeflow dev env)"'
+    )
     if detach:
         return 0
     print("running; Ctrl-C stops every server")

@@ -60,12 +60,23 @@ def etcd_process(state_dir: Path, *, client_port: int, peer_port: int) -> Server
     return ServerProcess(
         name="etcd",
         argv=[
-            etcd_binary(), "--name", "acmeflow-dev",
-            "--data-dir", str(state_dir / "etcd"),
-            "--listen-client-urls", client, "--advertise-client-urls", client,
-            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", f"acmeflow-dev={peer}",
-            "--log-level", "warn",
+            etcd_binary(),
+            "--name",
+            "acmeflow-dev",
+            "--data-dir",
+            str(state_dir / "etcd"),
+            "--listen-client-urls",
+            client,
+            "--advertise-client-urls",
+            client,
+            "--listen-peer-urls",
+            peer,
+            "--initial-advertise-peer-urls",
+            peer,
+            "--initial-cluster",
+            f"acmeflow-dev={peer}",
+            "--log-level",
+            "warn",
         ],
         state_dir=state_dir,
         healthy=healthy,
@@ -80,13 +91,27 @@ def _write_kubeconfig(path: Path, server: str, ca: KeyPair, client: KeyPair) -> 
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "acmeflow-dev", "cluster": {
-            "server": server, "certificate-authority-data": b64(ca.cert_path)}}],
-        "users": [{"name": "admin", "user": {
-            "client-certificate-data": b64(client.cert_path),
-            "client-key-data": b64(client.key_path)}}],
-        "contexts": [{"name": "acmeflow-dev", "context": {
-            "cluster": "acmeflow-dev", "user": "admin", "namespace": "default"}}],
+        "clusters": [
+            {
+                "name": "acmeflow-dev",
+                "cluster": {"server": server, "certificate-authority-data": b64(ca.cert_path)},
+            }
+        ],
+        "users": [
+            {
+                "name": "admin",
+                "user": {
+                    "client-certificate-data": b64(client.cert_path),
+                    "client-key-data": b64(client.key_path),
+                },
+            }
+        ],
+        "contexts": [
+            {
+                "name": "acmeflow-dev",
+                "context": {"cluster": "acmeflow-dev", "user": "admin", "namespace": "default"},
+            }
+        ],
         "current-context": "acmeflow-dev",
     }
     path.write_text(yaml.safe_dump(config))
@@ -97,11 +122,18 @@ def _service_account_keys(pki: Path) -> tuple[Path, Path]:
     private_path, public_path = pki / "sa.key", pki / "sa.pub"
     if not private_path.exists():
         key = ec.generate_private_key(ec.SECP256R1())
-        private_path.write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
-        public_path.write_bytes(key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        private_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        public_path.write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
     return private_path, public_path
 
 
@@ -111,12 +143,22 @@ def kube_processes(
     pki = state_dir / "kube-pki"
     ca = create_ca(pki, "ca", "acmeflow-dev-kube-ca")
     serving = issue_leaf(
-        ca, pki, "apiserver", common_name="kube-apiserver",
+        ca,
+        pki,
+        "apiserver",
+        common_name="kube-apiserver",
         dns_names=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
         ip_addresses=("127.0.0.1", "10.0.0.1"),
     )
-    admin = issue_leaf(ca, pki, "admin", common_name="acmeflow-admin",
-                       organization="system:masters", server=False, client=True)
+    admin = issue_leaf(
+        ca,
+        pki,
+        "admin",
+        common_name="acmeflow-admin",
+        organization="system:masters",
+        server=False,
+        client=True,
+    )
     sa_private, sa_public = _service_account_keys(pki)
     server = f"https://127.0.0.1:{api_port}"
     kubeconfig = state_dir / "kubeconfig"
@@ -126,19 +168,32 @@ def kube_processes(
         name="kube-apiserver",
         argv=[
             str(binary_path("kube-apiserver")),
-            "--etcd-servers", etcd_url,
-            "--bind-address", "127.0.0.1",
-            "--advertise-address", "127.0.0.1",
-            "--secure-port", str(api_port),
-            "--cert-dir", str(pki),
-            "--tls-cert-file", str(serving.cert_path),
-            "--tls-private-key-file", str(serving.key_path),
-            "--client-ca-file", str(ca.cert_path),
-            "--service-account-issuer", "https://kubernetes.default.svc",
-            "--service-account-key-file", str(sa_public),
-            "--service-account-signing-key-file", str(sa_private),
-            "--service-cluster-ip-range", SERVICE_CIDR,
-            "--authorization-mode", "RBAC",
+            "--etcd-servers",
+            etcd_url,
+            "--bind-address",
+            "127.0.0.1",
+            "--advertise-address",
+            "127.0.0.1",
+            "--secure-port",
+            str(api_port),
+            "--cert-dir",
+            str(pki),
+            "--tls-cert-file",
+            str(serving.cert_path),
+            "--tls-private-key-file",
+            str(serving.key_path),
+            "--client-ca-file",
+            str(ca.cert_path),
+            "--service-account-issuer",
+            "https://kubernetes.default.svc",
+            "--service-account-key-file",
+            str(sa_public),
+            "--service-account-signing-key-file",
+            str(sa_private),
+            "--service-cluster-ip-range",
+            SERVICE_CIDR,
+            "--authorization-mode",
+            "RBAC",
             "--profiling=false",
         ],
         state_dir=state_dir,
@@ -148,20 +203,30 @@ def kube_processes(
         name="kube-controller-manager",
         argv=[
             str(binary_path("kube-controller-manager")),
-            "--kubeconfig", str(kubeconfig),
-            "--authentication-kubeconfig", str(kubeconfig),
-            "--authorization-kubeconfig", str(kubeconfig),
-            "--bind-address", "127.0.0.1",
-            "--secure-port", str(cm_port),
-            "--controllers", GC_CONTROLLERS,
+            "--kubeconfig",
+            str(kubeconfig),
+            "--authentication-kubeconfig",
+            str(kubeconfig),
+            "--authorization-kubeconfig",
+            str(kubeconfig),
+            "--bind-address",
+            "127.0.0.1",
+            "--secure-port",
+            str(cm_port),
+            "--controllers",
+            GC_CONTROLLERS,
             "--leader-elect=false",
-            "--service-account-private-key-file", str(sa_private),
-            "--root-ca-file", str(ca.cert_path),
-            "--cert-dir", str(pki / "controller-manager"),
+            "--service-account-private-key-file",
+            str(sa_private),
+            "--root-ca-file",
+            str(ca.cert_path),
+            "--cert-dir",
+            str(pki / "controller-manager"),
         ],
         state_dir=state_dir,
         healthy=lambda: _https_ok(f"https://127.0.0.1:{cm_port}/healthz", None),
     )
-    endpoints = KubeEndpoints(server=server, kubeconfig=kubeconfig,
-                              kubectl=binary_path("kubectl"), ca_path=ca.cert_path)
+    endpoints = KubeEndpoints(
+        server=server, kubeconfig=kubeconfig, kubectl=binary_path("kubectl"), ca_path=ca.cert_path
+    )
     return [apiserver, controller_manager], endpoints

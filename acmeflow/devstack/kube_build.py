@@ -103,8 +103,14 @@ def build_kube_binaries(log: Path | None = None) -> float:
         _go(["mod", "tidy"], work, log)
         staging = work / "bin"
         _go(
-            ["build", "-trimpath", f"-ldflags={_version_ldflags()}", "-o", str(staging) + "/",
-             *(f"k8s.io/kubernetes/cmd/{c}" for c in KUBE_COMMANDS)],
+            [
+                "build",
+                "-trimpath",
+                f"-ldflags={_version_ldflags()}",
+                "-o",
+                str(staging) + "/",
+                *(f"k8s.io/kubernetes/cmd/{c}" for c in KUBE_COMMANDS),
+            ],
             work,
             log,
         )

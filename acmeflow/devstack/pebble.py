@@ -59,8 +59,14 @@ def pebble_process(
 ) -> tuple[ServerProcess, PebbleEndpoints]:
     home = state_dir / options.name
     home.mkdir(parents=True, exist_ok=True)
-    listener = issue_leaf(tls_ca, home, "listener", common_name="localhost",
-                          dns_names=("localhost",), ip_addresses=("127.0.0.1",))
+    listener = issue_leaf(
+        tls_ca,
+        home,
+        "listener",
+        common_name="localhost",
+        dns_names=("localhost",),
+        ip_addresses=("127.0.0.1",),
+    )
     config = {
         "pebble": {
             "listenAddress": f"127.0.0.1:{port}",
@@ -73,8 +79,11 @@ def pebble_process(
             "externalAccountBindingRequired": bool(options.eab_keys),
             "externalAccountMACKeys": options.eab_keys,
             "domainBlocklist": list(BLOCKED_DOMAINS),
-            **({"certificateValidityPeriod": options.validity_seconds}
-               if options.validity_seconds else {}),
+            **(
+                {"certificateValidityPeriod": options.validity_seconds}
+                if options.validity_seconds
+                else {}
+            ),
         }
     }
     config_path = home / "pebble-config.json"

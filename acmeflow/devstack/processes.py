@@ -7,6 +7,7 @@ through those files, so a detached stack can be stopped from another shell.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -78,7 +79,9 @@ class ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.pid_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            log.write(f"\n=== {time.strftime('%H:%M:%S')} starting: {' '.join(self.argv)}\n".encode())
+            log.write(
+                f"\n=== {time.strftime('%H:%M:%S')} starting: {' '.join(self.argv)}\n".encode()
+            )
             log.flush()
             self.popen = subprocess.Popen(
                 list(self.argv),
@@ -104,7 +107,9 @@ class ServerProcess:
             except Exception:  # noqa: BLE001 - any failure of a probe means "not yet"
                 pass
             time.sleep(0.2)
-        raise ServerFailed(f"{self.name} not healthy after {timeout:.0f}s:\n{log_tail(self.log_path)}")
+        raise ServerFailed(
+            f"{self.name} not healthy after {timeout:.0f}s:\n{log_tail(self.log_path)}"
+        )
 
 
 def stop_pid_file(pid_path: Path, timeout: float = 10.0) -> bool:
@@ -122,10 +127,8 @@ def stop_pid_file(pid_path: Path, timeout: float = 10.0) -> bool:
             return True
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
             if not pid_alive(pid):
                 return True
             time.sleep(0.1)

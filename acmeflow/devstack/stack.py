@@ -89,8 +89,13 @@ class StackInfo(BaseModel):
 
     @property
     def dns(self) -> DnsEndpoints:
-        return DnsEndpoints(self.dns_address, self.dns_zone, self.tsig_key_name,
-                            self.tsig_algorithm, self.tsig_secret_path)
+        return DnsEndpoints(
+            self.dns_address,
+            self.dns_zone,
+            self.tsig_key_name,
+            self.tsig_algorithm,
+            self.tsig_secret_path,
+        )
 
     def env(self) -> dict[str, str]:
         """Environment variables that point acmeflow and its tools at this stack."""
@@ -123,18 +128,28 @@ class DevStack:
         self._tls_ca = tls_ca
         self.bind, dns = bind_process(state_dir, port=ports.dns)
         self.pebble, pebble = pebble_process(
-            state_dir, tls_ca, PebbleOptions(), port=ports.pebble,
-            management_port=ports.pebble_management, http01_port=ports.http01,
-            tls_port=ports.pebble_tls, dns_address=dns.address,
+            state_dir,
+            tls_ca,
+            PebbleOptions(),
+            port=ports.pebble,
+            management_port=ports.pebble_management,
+            http01_port=ports.http01,
+            tls_port=ports.pebble_tls,
+            dns_address=dns.address,
         )
         self.temporal = temporal_process(
-            state_dir, port=ports.temporal, ui_port=ports.temporal_ui,
-            metrics_port=ports.temporal_metrics, http_port=ports.temporal_http,
+            state_dir,
+            port=ports.temporal,
+            ui_port=ports.temporal_ui,
+            metrics_port=ports.temporal_metrics,
+            http_port=ports.temporal_http,
         )
         self.etcd = etcd_process(state_dir, client_port=ports.etcd, peer_port=ports.etcd_peer)
         kube_servers, kube = kube_processes(
-            state_dir, etcd_url=f"http://127.0.0.1:{ports.etcd}",
-            api_port=ports.kube_apiserver, cm_port=ports.kube_controller_manager,
+            state_dir,
+            etcd_url=f"http://127.0.0.1:{ports.etcd}",
+            api_port=ports.kube_apiserver,
+            cm_port=ports.kube_controller_manager,
         )
         self.kube_servers = kube_servers
         self.info = self._info(dns, pebble, kube)
@@ -200,9 +215,14 @@ class DevStack:
                 server.start()
             for server in self.servers:
                 server.wait_healthy(max(5.0, timeout - (time.monotonic() - started)))
-            save_roots(PebbleEndpoints(self.info.acme_directory_url,
-                                       self.info.pebble_management_url,
-                                       self.info.pebble_roots), self.info.acme_ca_bundle)
+            save_roots(
+                PebbleEndpoints(
+                    self.info.acme_directory_url,
+                    self.info.pebble_management_url,
+                    self.info.pebble_roots,
+                ),
+                self.info.acme_ca_bundle,
+            )
         except BaseException:
             self.down()
             raise

@@ -27,18 +27,28 @@ def ui_answers(ui_port: int) -> bool:
         return int(response.status) == 200
 
 
-def temporal_process(state_dir: Path, *, port: int, ui_port: int, metrics_port: int,
-                     http_port: int) -> ServerProcess:
+def temporal_process(
+    state_dir: Path, *, port: int, ui_port: int, metrics_port: int, http_port: int
+) -> ServerProcess:
     argv = [
-        temporal_cli(), "server", "start-dev",
-        "--ip", "127.0.0.1",
-        "--port", str(port),
-        "--ui-port", str(ui_port),
-        "--http-port", str(http_port),
-        "--metrics-port", str(metrics_port),
-        "--db-filename", str(state_dir / "temporal.db"),
+        temporal_cli(),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--http-port",
+        str(http_port),
+        "--metrics-port",
+        str(metrics_port),
+        "--db-filename",
+        str(state_dir / "temporal.db"),
         "--ui-disable-news-fetch",
-        "--log-level", "warn",
+        "--log-level",
+        "warn",
     ]
     for name, kind in SEARCH_ATTRIBUTE_TYPES.items():
         argv += ["--search-attribute", f"{name}={kind}"]

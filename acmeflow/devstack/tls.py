@@ -33,7 +33,9 @@ class KeyPair:
         return cert, key
 
 
-def _write(directory: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> KeyPair:
+def _write(
+    directory: Path, stem: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> KeyPair:
     directory.mkdir(parents=True, exist_ok=True)
     pair = KeyPair(directory / f"{stem}.crt", directory / f"{stem}.key")
     pair.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -61,7 +63,7 @@ def create_ca(directory: Path, stem: str, common_name: str) -> KeyPair:
     if existing.cert_path.exists() and existing.key_path.exists():
         return existing
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
@@ -73,9 +75,15 @@ def create_ca(directory: Path, stem: str, common_name: str) -> KeyPair:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -103,9 +111,15 @@ def issue_leaf(
         return existing
     ca_cert, ca_key = ca.load()
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    usages = [u for u, wanted in ((ExtendedKeyUsageOID.SERVER_AUTH, server),
-                                  (ExtendedKeyUsageOID.CLIENT_AUTH, client)) if wanted]
+    now = datetime.datetime.now(datetime.UTC)
+    usages = [
+        u
+        for u, wanted in (
+            (ExtendedKeyUsageOID.SERVER_AUTH, server),
+            (ExtendedKeyUsageOID.CLIENT_AUTH, client),
+        )
+        if wanted
+    ]
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name, organization))

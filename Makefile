@@ -1,0 +1,37 @@
+# The two commands for a fresh machine: `make demo` and `make test` (see README.md).
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup system venv kube demo test lint bench down
+
+setup: system venv kube
+
+system:
+	bash .ci/system-packages
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# Kubernetes binaries, built from the Go module proxy once and cached in ~/.cache/acmeflow.
+kube: venv
+	$(BIN)/python -m acmeflow.devstack.kube_build
+
+demo: setup
+	bash deploy/demo.sh
+
+test: setup
+	$(BIN)/pytest -q -ra
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+down: venv
+	$(BIN)/acmeflow dev down

@@ -1,0 +1,329 @@
+"""The ACME protocol steps of an order, each an idempotent activity.
+
+Every step re-reads the order or authorization by URL before acting, so a step retried
+on another worker after a crash continues from what the CA knows, not from memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from acme import challenges, messages
+from acme import client as acme_client
+from acme import errors as acme_errors
+from cryptography import x509
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.acme_client import Account, AcmeClients, generate_account_key
+from activities.challenge_values import dns01_txt_value, key_authorization
+from activities.csr import RequestedNames, check_csr_matches, csr_identifiers
+from activities.errors import (
+    ACME_PROBLEM,
+    acme_step,
+    bad_request,
+    retry_after_delay,
+    still_waiting,
+)
+from activities.issuer_config import ACME_CHALLENGE_TYPES, IssuerConfig
+from activities.secret_refs import SecretStore
+
+_TYPE_BY_ACME_NAME = {acme_name: ours for ours, acme_name in ACME_CHALLENGE_TYPES.items()}
+
+
+@dataclass(frozen=True)
+class CheckRequestInput:
+    csr_pem: str
+    names: RequestedNames
+
+
+@dataclass(frozen=True)
+class AcmeResource:
+    """A URL on the CA, and the account that may read or change it."""
+
+    issuer: IssuerConfig
+    account_uri: str
+    url: str
+
+
+@dataclass(frozen=True)
+class CreateOrderInput:
+    issuer: IssuerConfig
+    account_uri: str
+    csr_pem: str
+    profile: str = ""
+
+
+@dataclass(frozen=True)
+class FinalizeInput:
+    order: AcmeResource
+    csr_pem: str
+
+
+@dataclass(frozen=True)
+class AcmeOrderState:
+    """The CA's view of an order."""
+
+    url: str
+    status: str
+    finalize_url: str
+    authorization_urls: list[str]
+    certificate_url: str = ""
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class ChallengeOffer:
+    """One way the CA offers to validate an authorization, with what to publish for it."""
+
+    url: str
+    type: str
+    token: str
+    key: str
+    status: str = "pending"
+
+
+@dataclass(frozen=True)
+class AuthorizationState:
+    url: str
+    dns_name: str
+    wildcard: bool
+    status: str
+    challenges: list[ChallengeOffer] = field(default_factory=list)
+    problem: str = ""
+
+
+def _problem_text(problem: Any) -> str:
+    if not isinstance(problem, dict):
+        return ""
+    code = str(problem.get("type", "")).rsplit(":", 1)[-1]
+    detail = str(problem.get("detail", ""))
+    return f"{code}: {detail}" if code else detail
+
+
+def order_state(url: str, body: dict[str, Any]) -> AcmeOrderState:
+    return AcmeOrderState(
+        url=url,
+        status=str(body.get("status", "")),
+        finalize_url=str(body.get("finalize", "")),
+        authorization_urls=[str(u) for u in body.get("authorizations", [])],
+        certificate_url=str(body.get("certificate") or ""),
+        problem=_problem_text(body.get("error")),
+    )
+
+
+def authorization_state(url: str, body: dict[str, Any], thumbprint: str) -> AuthorizationState:
+    identifier = body.get("identifier", {})
+    offers = []
+    problems = []
+    for challenge in body.get("challenges", []):
+        ours = _TYPE_BY_ACME_NAME.get(str(challenge.get("type")))
+        if challenge.get("error"):
+            problems.append(_problem_text(challenge["error"]))
+        if ours is None:
+            continue
+        key_authz = key_authorization(str(challenge["token"]), thumbprint)
+        offers.append(
+            ChallengeOffer(
+                url=str(challenge["url"]),
+                type=ours,
+                token=str(challenge["token"]),
+                key=key_authz if ours == "HTTP-01" else dns01_txt_value(key_authz),
+                status=str(challenge.get("status", "pending")),
+            )
+        )
+    return AuthorizationState(
+        url=url,
+        dns_name=str(identifier.get("value", "")),
+        wildcard=bool(body.get("wildcard", False)),
+        status=str(body.get("status", "")),
+        challenges=offers,
+        problem="; ".join(problems),
+    )
+
+
+def _post_as_get(account: Account, url: str, action: str) -> tuple[dict[str, Any], Any]:
+    with acme_step(action):
+        response = account.client._post_as_get(url)
+    return dict(response.json()), response
+
+
+class AcmeOrderActivities:
+    """ACME steps sharing one cache of per-account clients; built once per worker."""
+
+    def __init__(self, clients: AcmeClients, secrets: SecretStore) -> None:
+        self._clients = clients
+        self._secrets = secrets
+
+    @activity.defn
+    def check_request(self, request: CheckRequestInput) -> None:
+        """Refuse a CSR that does not ask for exactly the order's names; no ACME call."""
+        check_csr_matches(request.csr_pem, request.names)
+
+    @activity.defn
+    def ensure_account(self, issuer: IssuerConfig) -> str:
+        """Find or register the issuer's account (idempotent); return its URL."""
+        key_pem = self._secrets.read(issuer.account_key)
+        if key_pem is None:
+            self._secrets.create(issuer.account_key, generate_account_key())
+        key, alg = self._clients.account_key(issuer)
+        net = self._clients.network(issuer, key, alg)
+        directory = self._clients.directory(issuer, net)
+        client = acme_client.ClientV2(directory, net)
+        contact = (f"mailto:{issuer.email}",) if issuer.email else ()
+        eab = None
+        if issuer.external_account_binding is not None:
+            binding = issuer.external_account_binding
+            hmac_key = self._secrets.require(binding.key_secret, "EAB HMAC key").decode().strip()
+            eab = messages.ExternalAccountBinding.from_data(
+                account_public_key=key.public_key(),
+                kid=binding.key_id,
+                hmac_key=hmac_key,
+                directory=directory,
+                hmac_alg=binding.key_algorithm,
+            )
+        registration = messages.NewRegistration(
+            contact=contact, terms_of_service_agreed=True, external_account_binding=eab
+        )
+        try:
+            with acme_step(f"register ACME account at {issuer.server}"):
+                return str(client.new_account(registration).uri)
+        except acme_errors.ConflictError as existing:
+            return str(existing.location)
+        except ApplicationError as error:
+            if error.details and error.details[0] == "externalAccountRequired":
+                raise bad_request(
+                    f"{issuer.server} requires External Account Binding: set "
+                    "externalAccountBinding (keyID and keySecretRef) on the issuer"
+                ) from error
+            raise
+
+    @activity.defn
+    def create_order(self, request: CreateOrderInput) -> AcmeOrderState:
+        """Create the ACME order once: a retry after a crash reloads the first one."""
+        account = self._clients.account(request.issuer, request.account_uri)
+        created = activity.info().heartbeat_details
+        if created:
+            url = str(created[0])
+            body, _ = _post_as_get(account, url, "reload ACME order")
+            return order_state(url, body)
+        dns_names, ips = csr_identifiers(request.csr_pem)
+        identifiers = [
+            messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=n) for n in dns_names
+        ]
+        identifiers += [messages.Identifier(typ=messages.IDENTIFIER_IP, value=ip) for ip in ips]
+        new_order = messages.NewOrder(
+            identifiers=identifiers, profile=request.profile or request.issuer.profile or None
+        )
+        with acme_step("create ACME order"):
+            response = account.client._post(account.client.directory["newOrder"], new_order)
+        url = str(response.headers["Location"])
+        activity.heartbeat(url)
+        return order_state(url, dict(response.json()))
+
+    @activity.defn
+    def describe_authorization(self, resource: AcmeResource) -> AuthorizationState:
+        account = self._clients.account(resource.issuer, resource.account_uri)
+        body, _ = _post_as_get(account, resource.url, "read authorization")
+        return authorization_state(resource.url, body, account.thumbprint)
+
+    @activity.defn
+    def accept_challenge(self, challenge: AcmeResource) -> None:
+        """Tell the CA to validate; a challenge already past ``pending`` is left alone."""
+        account = self._clients.account(challenge.issuer, challenge.account_uri)
+        body, _ = _post_as_get(account, challenge.url, "read challenge")
+        if body.get("status") != "pending":
+            return
+        with acme_step("accept challenge"):
+            account.client._post(challenge.url, challenges.HTTP01Response())
+
+    @activity.defn
+    def await_authorization(self, authorization: AcmeResource) -> AuthorizationState:
+        """Return the authorization once final; raise StillWaiting (retried) before."""
+        account = self._clients.account(authorization.issuer, authorization.account_uri)
+        body, response = _post_as_get(account, authorization.url, "poll authorization")
+        state = authorization_state(authorization.url, body, account.thumbprint)
+        if state.status == "pending":
+            raise still_waiting(
+                f"authorization for {state.dns_name} is still pending",
+                retry_after_delay(response.headers.get("Retry-After")),
+            )
+        return state
+
+    @activity.defn
+    def finalize_order(self, request: FinalizeInput) -> AcmeOrderState:
+        """Send the CSR once the order is ready; an order already finalizing is left alone."""
+        account = self._clients.account(request.order.issuer, request.order.account_uri)
+        body, response = _post_as_get(account, request.order.url, "read ACME order")
+        state = order_state(request.order.url, body)
+        if state.status == "pending":
+            raise still_waiting(
+                "order is not ready for finalization yet",
+                retry_after_delay(response.headers.get("Retry-After")),
+            )
+        if state.status != "ready":
+            return state
+        csr = x509.load_pem_x509_csr(request.csr_pem.encode())
+        with acme_step("finalize ACME order"):
+            finalized = account.client._post(
+                state.finalize_url, messages.CertificateRequest(csr=csr)
+            )
+        return order_state(request.order.url, dict(finalized.json()))
+
+    @activity.defn
+    def await_order(self, order: AcmeResource) -> AcmeOrderState:
+        """Return the order once the CA decided (valid/invalid); StillWaiting before."""
+        account = self._clients.account(order.issuer, order.account_uri)
+        body, response = _post_as_get(account, order.url, "poll ACME order")
+        state = order_state(order.url, body)
+        if state.status in ("processing", "ready", "pending"):
+            raise still_waiting(
+                f"ACME order is {state.status}",
+                retry_after_delay(response.headers.get("Retry-After")),
+            )
+        return state
+
+    @activity.defn
+    def download_certificate(self, certificate: AcmeResource) -> str:
+        """The PEM chain, choosing the preferred chain among alternates when configured."""
+        account = self._clients.account(certificate.issuer, certificate.account_uri)
+        with acme_step("download certificate"):
+            response = account.client._post_as_get(certificate.url)
+            chains = [response.text]
+            preferred = certificate.issuer.preferred_chain
+            if preferred:
+                for url in account.client._get_links(response, "alternate"):
+                    chains.append(account.client._post_as_get(url).text)
+        if not preferred:
+            return chains[0]
+        for chain in chains:
+            if top_issuer_common_name(chain) == preferred:
+                return chain
+        return chains[0]
+
+    @activity.defn
+    def deactivate_authorization(self, authorization: AcmeResource) -> None:
+        """Give up a pending authorization after cancellation, where the CA allows it."""
+        account = self._clients.account(authorization.issuer, authorization.account_uri)
+        body, _ = _post_as_get(account, authorization.url, "read authorization")
+        if body.get("status") not in ("pending", "valid"):
+            return
+        try:
+            with acme_step("deactivate authorization"):
+                account.client._post(
+                    authorization.url, messages.UpdateAuthorization(status="deactivated")
+                )
+        except ApplicationError as error:
+            if error.type != ACME_PROBLEM:
+                raise
+            activity.logger.info("CA refused to deactivate %s: %s", authorization.url, error)
+
+
+def top_issuer_common_name(chain_pem: str) -> str:
+    """Common name of the issuer of the chain's last certificate (cert-manager's rule)."""
+    certs = x509.load_pem_x509_certificates(chain_pem.encode())
+    if not certs:
+        return ""
+    names = certs[-1].issuer.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""

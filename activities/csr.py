@@ -1,0 +1,116 @@
+"""Private keys and CSRs, and the check that a CSR asks for exactly the order's names."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+from activities.errors import bad_request
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+@dataclass(frozen=True)
+class RequestedNames:
+    """The identifiers an order is for, as its spec states them."""
+
+    common_name: str = ""
+    dns_names: list[str] = field(default_factory=list)
+    ip_addresses: list[str] = field(default_factory=list)
+
+
+def generate_private_key(algorithm: str = "ECDSA", size: int = 0) -> PrivateKey:
+    """A new key as cert-manager would make it: RSA 2048 / ECDSA P-256 / Ed25519 by default."""
+    algorithm = algorithm.upper()
+    if algorithm == "RSA":
+        return rsa.generate_private_key(public_exponent=65537, key_size=size or 2048)
+    if algorithm == "ECDSA":
+        curves: dict[int, ec.EllipticCurve] = {
+            256: ec.SECP256R1(),
+            384: ec.SECP384R1(),
+            521: ec.SECP521R1(),
+        }
+        if (size or 256) not in curves:
+            raise bad_request(f"ECDSA key size {size} is not one of 256, 384, 521")
+        return ec.generate_private_key(curves[size or 256])
+    if algorithm == "ED25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise bad_request(f"private key algorithm {algorithm!r} is not one of RSA, ECDSA, Ed25519")
+
+
+def private_key_pem(key: PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def load_private_key(pem: bytes) -> PrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(
+        key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    ):
+        raise bad_request(f"unsupported private key type {type(key).__name__}")
+    return key
+
+
+def build_csr(key: PrivateKey, names: RequestedNames) -> str:
+    builder = x509.CertificateSigningRequestBuilder()
+    if names.common_name:
+        builder = builder.subject_name(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names.common_name)])
+        )
+    alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in names.dns_names]
+    alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in names.ip_addresses]
+    builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    return builder.sign(key, algorithm).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def csr_identifiers(csr_pem: str) -> tuple[list[str], list[str]]:
+    """DNS names and IP addresses a CSR asks for (SANs plus a DNS-like common name)."""
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+    except ValueError as error:
+        raise bad_request(
+            f"the request is not a PEM certificate signing request: {error}"
+        ) from error
+    if not csr.is_signature_valid:
+        raise bad_request("the certificate signing request's signature is invalid")
+    dns_names: list[str] = []
+    ips: list[str] = []
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns_names = list(san.get_values_for_type(x509.DNSName))
+        ips = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    except x509.ExtensionNotFound:
+        pass
+    for attribute in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+        value = str(attribute.value)
+        if value not in dns_names and value not in ips:
+            dns_names.append(value)
+    return dns_names, ips
+
+
+def check_csr_matches(csr_pem: str, names: RequestedNames) -> None:
+    """Reject, before any ACME call, a CSR that asks for other names than the order."""
+    csr_dns, csr_ips = csr_identifiers(csr_pem)
+    wanted_dns = set(names.dns_names) | ({names.common_name} if names.common_name else set())
+    wanted_dns -= set(names.ip_addresses)
+    if {n.lower() for n in csr_dns} != {n.lower() for n in wanted_dns}:
+        raise bad_request(
+            f"the CSR's DNS names {sorted(csr_dns)} do not match the order's {sorted(wanted_dns)}"
+        )
+    if {ipaddress.ip_address(i) for i in csr_ips} != {
+        ipaddress.ip_address(i) for i in names.ip_addresses
+    }:
+        raise bad_request(
+            f"the CSR's IP addresses {sorted(csr_ips)} do not match the order's "
+            f"{sorted(names.ip_addresses)}"
+        )
+    if not csr_dns and not csr_ips:
+        raise bad_request("the CSR names no identifier")

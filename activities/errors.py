@@ -1,0 +1,130 @@
+"""One error taxonomy, decided once at the activity boundary.
+
+Every exception an activity lets out is an ``ApplicationError`` whose ``type`` is one of
+the names below; the workflow never inspects ``acme`` or ``requests`` exceptions::
+
+    retryable (Temporal retries by the activity's policy)
+    ├── AcmeUnavailable   5xx, connection/timeouts, TLS, unparseable replies
+    ├── BadNonce          badNonce after the acme client's own single retry
+    ├── RateLimited       rateLimited; the next attempt waits the CA's Retry-After
+    └── StillWaiting      a poll found the authorization/order not finished yet
+    non-retryable (the workflow ends the order with the message as its reason)
+    ├── AcmeProblem       any other ACME problem document (details: [code, detail])
+    └── BadRequest        our input is wrong: CSR vs names, missing secret, bad config
+
+``details[0]`` of an ``AcmeProblem`` is the RFC 8555 problem code (``rejectedIdentifier``,
+``caa``, ``malformed``, ``unauthorized`` ...) so the reason can name it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from typing import Final
+
+import requests
+from acme import errors as acme_errors
+from acme import messages
+from temporalio.exceptions import ApplicationError
+
+ACME_UNAVAILABLE: Final = "AcmeUnavailable"
+BAD_NONCE: Final = "BadNonce"
+RATE_LIMITED: Final = "RateLimited"
+STILL_WAITING: Final = "StillWaiting"
+ACME_PROBLEM: Final = "AcmeProblem"
+BAD_REQUEST: Final = "BadRequest"
+
+NON_RETRYABLE_TYPES: Final = (ACME_PROBLEM, BAD_REQUEST)
+DEFAULT_RATE_LIMIT_DELAY: Final = datetime.timedelta(seconds=60)
+
+
+def bad_request(message: str) -> ApplicationError:
+    return ApplicationError(message, type=BAD_REQUEST, non_retryable=True)
+
+
+def still_waiting(message: str, retry_after: datetime.timedelta | None = None) -> ApplicationError:
+    return ApplicationError(message, type=STILL_WAITING, next_retry_delay=retry_after)
+
+
+def retry_after_delay(
+    header: str | None, now: datetime.datetime | None = None
+) -> datetime.timedelta | None:
+    """Parse a Retry-After header (seconds or HTTP date) into a delay."""
+    if not header:
+        return None
+    header = header.strip()
+    if header.isdigit():
+        return datetime.timedelta(seconds=int(header))
+    try:
+        when = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    now = now or datetime.datetime.now(datetime.UTC)
+    return max(datetime.timedelta(0), when - now)
+
+
+def classify_problem(
+    problem: messages.Error, retry_after: datetime.timedelta | None
+) -> ApplicationError:
+    code = problem.code or str(problem.typ or "unknown").rsplit(":", 1)[-1]
+    detail = problem.detail or problem.description or code
+    message = f"ACME server refused the request ({code}): {detail}"
+    if code == "badNonce":
+        return ApplicationError(message, code, type=BAD_NONCE)
+    if code == "rateLimited":
+        return ApplicationError(
+            message,
+            code,
+            str(detail),
+            type=RATE_LIMITED,
+            next_retry_delay=retry_after or DEFAULT_RATE_LIMIT_DELAY,
+        )
+    if code == "serverInternal":
+        return ApplicationError(message, code, type=ACME_UNAVAILABLE)
+    return ApplicationError(message, code, str(detail), type=ACME_PROBLEM, non_retryable=True)
+
+
+def classify(error: BaseException, action: str) -> ApplicationError:
+    """Turn whatever ``acme``/``requests`` raised while doing ``action`` into the taxonomy."""
+    if isinstance(error, ApplicationError):
+        return error
+    if isinstance(error, messages.Error):
+        classified = classify_problem(error, getattr(error, "retry_after", None))
+        return ApplicationError(
+            f"{action}: {classified.message}",
+            *classified.details,
+            type=classified.type,
+            non_retryable=classified.non_retryable,
+            next_retry_delay=classified.next_retry_delay,
+        )
+    if isinstance(error, requests.exceptions.RequestException):
+        return ApplicationError(
+            f"{action}: ACME server unreachable: {error}", type=ACME_UNAVAILABLE
+        )
+    if isinstance(error, acme_errors.ClientError):
+        response = error.args[0] if error.args else None
+        if isinstance(response, tuple):
+            response = response[0]
+        status = getattr(response, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500 and status != 429:
+            return ApplicationError(
+                f"{action}: ACME server answered HTTP {status}",
+                f"http{status}",
+                type=ACME_PROBLEM,
+                non_retryable=True,
+            )
+        return ApplicationError(f"{action}: unexpected ACME reply: {error}", type=ACME_UNAVAILABLE)
+    if isinstance(error, acme_errors.Error):
+        return ApplicationError(f"{action}: {error}", type=ACME_UNAVAILABLE)
+    raise error
+
+
+@contextlib.contextmanager
+def acme_step(action: str) -> Iterator[None]:
+    """Run one ACME protocol step, re-raising failures in the taxonomy."""
+    try:
+        yield
+    except (messages.Error, requests.exceptions.RequestException, acme_errors.Error) as error:
+        raise classify(error, action) from error

@@ -1,0 +1,28 @@
+"""The workflow sandbox, with native-extension libraries passed through.
+
+Workflows never call these libraries, but modules they import for types do import them,
+and re-importing a Rust/C extension inside the sandbox fails (cryptography's does).
+"""
+
+from __future__ import annotations
+
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+PASSED_THROUGH = (
+    "cryptography",
+    "josepy",
+    "acme",
+    "dns",
+    "requests",
+    "urllib3",
+    "kubernetes",
+    "yaml",
+    "pydantic",
+    "pydantic_core",
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH)
+    )
