@@ -7,7 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from acmeflow import issue_command
 from acmeflow.devstack import commands as dev_commands
+from acmeflow.solver import command as solver_command
+from worker import command as worker_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", help="Python log level (default INFO)")
     subparsers = parser.add_subparsers(dest="command", required=True)
     dev_commands.add_parser(subparsers)
+    solver_command.add_parser(subparsers)
+    worker_command.add_parser(subparsers)
+    issue_command.add_parser(subparsers)
     return parser
 
 

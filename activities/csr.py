@@ -59,11 +59,10 @@ def load_private_key(pem: bytes) -> PrivateKey:
 
 
 def build_csr(key: PrivateKey, names: RequestedNames) -> str:
-    builder = x509.CertificateSigningRequestBuilder()
-    if names.common_name:
-        builder = builder.subject_name(
-            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names.common_name)])
-        )
+    subject = (
+        [x509.NameAttribute(NameOID.COMMON_NAME, names.common_name)] if names.common_name else []
+    )
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject))
     alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in names.dns_names]
     alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in names.ip_addresses]
     builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)

@@ -123,8 +123,13 @@ def classify(error: BaseException, action: str) -> ApplicationError:
 
 @contextlib.contextmanager
 def acme_step(action: str) -> Iterator[None]:
-    """Run one ACME protocol step, re-raising failures in the taxonomy."""
+    """Run one ACME protocol step, re-raising failures in the taxonomy.
+
+    ``ConflictError`` passes through: for new-account it means "exists", an answer.
+    """
     try:
         yield
+    except acme_errors.ConflictError:
+        raise
     except (messages.Error, requests.exceptions.RequestException, acme_errors.Error) as error:
         raise classify(error, action) from error

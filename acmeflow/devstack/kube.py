@@ -225,6 +225,7 @@ def kube_processes(
         ],
         state_dir=state_dir,
         healthy=lambda: _https_ok(f"https://127.0.0.1:{cm_port}/healthz", None),
+        depends_on=(apiserver,),
     )
     endpoints = KubeEndpoints(
         server=server, kubeconfig=kubeconfig, kubectl=binary_path("kubectl"), ca_path=ca.cert_path

@@ -65,6 +65,7 @@ class ServerProcess:
     healthy: Callable[[], bool]
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
+    depends_on: tuple[ServerProcess, ...] = ()
     popen: subprocess.Popen[bytes] | None = None
 
     @property

@@ -19,6 +19,7 @@ from acmeflow.devstack.kube import KubeEndpoints, etcd_process, kube_processes
 from acmeflow.devstack.kube_build import build_kube_binaries
 from acmeflow.devstack.pebble import PebbleEndpoints, PebbleOptions, pebble_process, save_roots
 from acmeflow.devstack.processes import ServerProcess, free_port, stop_pid_file
+from acmeflow.devstack.solver import solver_process
 from acmeflow.devstack.temporal_server import temporal_process
 from acmeflow.devstack.tls import create_ca
 
@@ -110,6 +111,10 @@ class StackInfo(BaseModel):
         }
 
 
+def remaining(started: float, timeout: float) -> float:
+    return max(5.0, timeout - (time.monotonic() - started))
+
+
 def default_state_dir() -> Path:
     configured = os.environ.get("ACMEFLOW_STATE_DIR")
     if configured:
@@ -153,6 +158,7 @@ class DevStack:
         )
         self.kube_servers = kube_servers
         self.info = self._info(dns, pebble, kube)
+        self.solver = solver_process(state_dir, port=ports.http01, store=self.info.http01_store)
 
     def _info(self, dns: DnsEndpoints, pebble: PebbleEndpoints, kube: KubeEndpoints) -> StackInfo:
         return StackInfo(
@@ -180,7 +186,7 @@ class DevStack:
     @property
     def servers(self) -> list[ServerProcess]:
         """In dependency order: a server's health may depend on the ones before it."""
-        return [self.bind, self.pebble, self.temporal, self.etcd, *self.kube_servers]
+        return [self.bind, self.pebble, self.temporal, self.etcd, *self.kube_servers, self.solver]
 
     def addresses(self) -> Iterator[tuple[ServerProcess, str]]:
         ports = self.ports
@@ -191,6 +197,7 @@ class DevStack:
             "etcd": f"http://127.0.0.1:{ports.etcd}",
             "kube-apiserver": self.info.kube_server,
             "kube-controller-manager": f"https://127.0.0.1:{ports.kube_controller_manager}",
+            "http01-solver": f"http://127.0.0.1:{ports.http01}",
         }
         for server in self.servers:
             yield server, shown[server.name]
@@ -212,9 +219,11 @@ class DevStack:
         started = time.monotonic()
         try:
             for server in self.servers:
+                for dependency in server.depends_on:
+                    dependency.wait_healthy(remaining(started, timeout))
                 server.start()
             for server in self.servers:
-                server.wait_healthy(max(5.0, timeout - (time.monotonic() - started)))
+                server.wait_healthy(remaining(started, timeout))
             save_roots(
                 PebbleEndpoints(
                     self.info.acme_directory_url,

@@ -1,0 +1,31 @@
+"""The stack's HTTP-01 responder on the port Pebble validates against."""
+
+from __future__ import annotations
+
+import sys
+import urllib.request
+from pathlib import Path
+
+from acmeflow.devstack.processes import ServerProcess
+
+
+def solver_process(state_dir: Path, *, port: int, store: Path) -> ServerProcess:
+    def healthy() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return int(response.status) == 200
+
+    return ServerProcess(
+        name="http01-solver",
+        argv=[
+            sys.executable,
+            "-m",
+            "acmeflow.cli",
+            "solver",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--store-dir",
+            str(store),
+        ],
+        state_dir=state_dir,
+        healthy=healthy,
+    )

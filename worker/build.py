@@ -1,0 +1,90 @@
+"""Assemble a worker: every workflow, every activity class built once with its clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.acme_client import AcmeClients
+from activities.acme_order import AcmeOrderActivities
+from activities.challenge_spec import ChallengeSpec, SelfCheckSettings
+from activities.dns01 import Dns01Activities, Rfc2136Updater
+from activities.errors import bad_request
+from activities.http01 import DirectoryStore, Http01Activities, Http01Publisher
+from activities.order_observer import LoggingObserver, ObserverActivities, OrderObserver
+from activities.secret_refs import SecretStore
+from worker.config import WorkerConfig
+from worker.sandbox import workflow_runner
+from workflows.order import OrderWorkflow
+
+WORKFLOWS: list[type] = [OrderWorkflow]
+
+
+def activity_methods(*instances: object) -> list[Callable[..., Any]]:
+    """Every ``@activity.defn`` method of each instance, bound."""
+    found = []
+    for instance in instances:
+        for name in dir(type(instance)):
+            member = getattr(type(instance), name)
+            if hasattr(member, "__temporal_activity_definition"):
+                found.append(getattr(instance, name))
+    return found
+
+
+class NoHttp01Store:
+    """Refuses HTTP-01 with a reason when this worker was given nowhere to publish tokens."""
+
+    def publish(self, spec: ChallengeSpec) -> None:
+        raise bad_request("this worker has no HTTP-01 store: start it with --http01-store-dir")
+
+    def withdraw(self, spec: ChallengeSpec) -> None:
+        return None
+
+
+def self_check_settings(config: WorkerConfig) -> SelfCheckSettings:
+    return SelfCheckSettings(
+        resolver=config.self_check_resolver,
+        http01_port=config.self_check_http01_port,
+        dns_authoritative_port=config.self_check_dns_port,
+    )
+
+
+def http01_publisher(store_dir: Path | None) -> Http01Publisher:
+    return DirectoryStore(store_dir) if store_dir else NoHttp01Store()
+
+
+def build_worker(
+    client: Client,
+    config: WorkerConfig,
+    *,
+    secrets: SecretStore | None = None,
+    observer: OrderObserver | None = None,
+    http01: Http01Publisher | None = None,
+    extra_activities: Sequence[object] = (),
+) -> Worker:
+    secrets = secrets or SecretStore()
+    settings = self_check_settings(config)
+    instances = [
+        AcmeOrderActivities(AcmeClients(secrets), secrets),
+        Http01Activities(http01 or http01_publisher(config.http01_store_dir), settings),
+        Dns01Activities(Rfc2136Updater(secrets), settings),
+        ObserverActivities(observer or LoggingObserver()),
+        *extra_activities,
+    ]
+    return Worker(
+        client,
+        task_queue=config.task_queue,
+        workflows=WORKFLOWS,
+        activities=activity_methods(*instances),
+        activity_executor=ThreadPoolExecutor(max_workers=config.max_concurrent_activities),
+        max_concurrent_activities=config.max_concurrent_activities,
+        max_concurrent_workflow_tasks=config.max_concurrent_workflow_tasks,
+        workflow_runner=workflow_runner(),
+        graceful_shutdown_timeout=timedelta(seconds=config.graceful_shutdown_s),
+    )

@@ -1,0 +1,49 @@
+"""``acmeflow worker``: run workflows and activities until SIGTERM, then stop gracefully."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from worker.build import build_worker
+from worker.config import add_config_flags, load_config
+from worker.temporal_connection import connect
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "worker", help="run the Temporal worker (workflows and ACME activities)"
+    )
+    add_config_flags(parser)
+    parser.set_defaults(run=run)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    config = load_config(args)
+    client = await connect(config)
+    worker = build_worker(client, config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "worker polling %s on %s (namespace %s)",
+        config.task_queue,
+        config.temporal_address,
+        config.temporal_namespace,
+    )
+    async with worker:
+        await stop.wait()
+        log.info(
+            "shutting down: letting running activities finish (up to %.0fs)",
+            config.graceful_shutdown_s,
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    asyncio.run(serve(args))
+    return 0

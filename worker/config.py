@@ -1,0 +1,96 @@
+"""The worker's typed configuration, loaded once at start-up.
+
+Sources, later ones winning: defaults, a YAML/JSON file (``--config``), environment
+variables (``ACMEFLOW_<FIELD>``; ``TEMPORAL_ADDRESS`` and ``TEMPORAL_NAMESPACE`` too, as
+the ``temporal`` CLI reads them), then command-line flags (``--<field-with-dashes>``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+ENV_PREFIX = "ACMEFLOW_"
+_ENV_ALIASES = {"temporal_address": "TEMPORAL_ADDRESS", "temporal_namespace": "TEMPORAL_NAMESPACE"}
+
+
+class WorkerConfig(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+    temporal_address: str = "127.0.0.1:7233"
+    """Temporal frontend, host:port (Temporal Cloud: <namespace>.<account>.tmprl.cloud:7233)."""
+    temporal_namespace: str = "default"
+    """Temporal namespace the workflows run in."""
+    task_queue: str = "acmeflow"
+    """Task queue this worker polls; the bridge starts workflows on it."""
+    temporal_tls: bool = False
+    """Use TLS to Temporal (implied by a client certificate or an API key)."""
+    temporal_tls_cert: Path | None = None
+    """Client certificate (PEM) for mTLS to Temporal."""
+    temporal_tls_key: Path | None = None
+    """Key of the client certificate."""
+    temporal_tls_ca: Path | None = None
+    """CA bundle that signed Temporal's server certificate (default: system roots)."""
+    temporal_api_key_file: Path | None = None
+    """File holding a Temporal Cloud API key (a file, so the key stays out of ps output)."""
+    max_concurrent_activities: int = 200
+    """Activities run at once; ACME steps are blocking calls, one thread each."""
+    max_concurrent_workflow_tasks: int = 100
+    """Workflow tasks processed at once."""
+    graceful_shutdown_s: float = 20.0
+    """On SIGTERM, how long running activities may finish before the worker stops."""
+    http01_store_dir: Path | None = None
+    """Directory the HTTP-01 responder serves tokens from (standalone, outside Kubernetes)."""
+    self_check_resolver: str = ""
+    """DNS server (host:port) for self-checks; empty uses the system resolver."""
+    self_check_http01_port: int = 80
+    """Port the HTTP-01 self-check connects to (80 on the internet)."""
+    self_check_dns_port: int = 53
+    """Port of the zone's authoritative servers for the DNS-01 propagation check."""
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(self.temporal_tls or self.temporal_tls_cert or self.temporal_api_key_file)
+
+
+def _env_values(env: Mapping[str, str]) -> dict[str, str]:
+    values = {}
+    for name in WorkerConfig.model_fields:
+        for key in (ENV_PREFIX + name.upper(), _ENV_ALIASES.get(name, "")):
+            if key and key in env:
+                values[name] = env[key]
+                break
+    return values
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="YAML or JSON file with worker settings")
+    for name, info in WorkerConfig.model_fields.items():
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", dest=f"cfg_{name}", default=None, help=info.description
+        )
+
+
+def load_config(
+    args: argparse.Namespace | None = None, env: Mapping[str, str] | None = None
+) -> WorkerConfig:
+    values: dict[str, Any] = {}
+    config_file = getattr(args, "config", None) if args else None
+    if config_file:
+        values.update(yaml.safe_load(Path(config_file).read_text()) or {})
+    values.update(_env_values(os.environ if env is None else env))
+    if args is not None:
+        values.update(
+            {
+                name: getattr(args, f"cfg_{name}")
+                for name in WorkerConfig.model_fields
+                if getattr(args, f"cfg_{name}", None) is not None
+            }
+        )
+    return WorkerConfig.model_validate(values)
