@@ -66,6 +66,7 @@ def build_worker(
     secrets: SecretStore | None = None,
     observer: OrderObserver | None = None,
     http01: Http01Publisher | None = None,
+    dns01: Dns01Activities | None = None,
     extra_activities: Sequence[object] = (),
 ) -> Worker:
     secrets = secrets or SecretStore()
@@ -73,7 +74,7 @@ def build_worker(
     instances = [
         AcmeOrderActivities(AcmeClients(secrets), secrets),
         Http01Activities(http01 or http01_publisher(config.http01_store_dir), settings),
-        Dns01Activities(Rfc2136Updater(secrets), settings),
+        dns01 or Dns01Activities(Rfc2136Updater(secrets), settings),
         ObserverActivities(observer or LoggingObserver()),
         *extra_activities,
     ]

@@ -20,7 +20,13 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    FailureError,
+    RetryState,
+)
 
 from workflows import search_attributes as attrs
 from workflows.order_progress import (
@@ -111,21 +117,15 @@ class OrderFailed(Exception):
 
 
 def _failure_message(error: ActivityError) -> str:
-    """The innermost message: the one that says what actually went wrong."""
-    cause: BaseException | None = error.cause
-    message = str(error)
-    while cause is not None:
-        if str(cause):
-            message = getattr(cause, "message", None) or str(cause)
-        cause = cause.__cause__ if not isinstance(cause, ApplicationError) else cause.cause
-    return message
-
-
-def _is_terminal(error: ActivityError) -> bool:
+    """The message that says what went wrong: the taxonomy's, or a timeout's."""
+    message = error.message
     cause = error.cause
-    if isinstance(cause, ApplicationError):
-        return cause.non_retryable or cause.type in NON_RETRYABLE_TYPES
-    return isinstance(cause, TimeoutError)
+    while isinstance(cause, FailureError):
+        message = cause.message or message
+        if isinstance(cause, ApplicationError):
+            break  # ours, from the taxonomy; what caused it is detail for the logs
+        cause = cause.cause
+    return message
 
 
 _ACME_RETRY = RetryPolicy(
@@ -275,7 +275,8 @@ class OrderWorkflow:
     ) -> list[ChallengeProgress]:
         """One challenge per authorization that is not valid yet, by the solver rules."""
         planned: list[ChallengeProgress] = []
-        for authz in authorizations:
+        # The CA lists authorizations in any order; names order them, so -0 is stable.
+        for authz in sorted(authorizations, key=lambda a: (a.dns_name, a.wildcard)):
             self._progress.authorizations.append(
                 AuthorizationProgress(
                     url=authz.url,
@@ -549,10 +550,10 @@ class OrderWorkflow:
                 summary=summary,
             )
         except ActivityError as error:
-            if not _is_terminal(error) and not isinstance(error.cause, TimeoutError):
+            if isinstance(error.cause, CancelledError):
                 raise
             message = _failure_message(error)
-            if isinstance(error.cause, TimeoutError):
+            if error.retry_state == RetryState.TIMEOUT:
                 message = f"{summary}: gave up after {total.total_seconds():.0f}s: {message}"
             raise OrderFailed("errored", message) from error
 

@@ -159,6 +159,9 @@ def kube_processes(
         server=False,
         client=True,
     )
+    front_proxy = issue_leaf(
+        ca, pki, "front-proxy-client", common_name="front-proxy-client", server=False, client=True
+    )
     sa_private, sa_public = _service_account_keys(pki)
     server = f"https://127.0.0.1:{api_port}"
     kubeconfig = state_dir / "kubeconfig"
@@ -194,6 +197,14 @@ def kube_processes(
             SERVICE_CIDR,
             "--authorization-mode",
             "RBAC",
+            # Aggregation settings; without them every client logs a missing-CA error.
+            *("--requestheader-client-ca-file", str(ca.cert_path)),
+            *("--requestheader-allowed-names", "front-proxy-client"),
+            *("--requestheader-username-headers", "X-Remote-User"),
+            *("--requestheader-group-headers", "X-Remote-Group"),
+            *("--requestheader-extra-headers-prefix", "X-Remote-Extra-"),
+            *("--proxy-client-cert-file", str(front_proxy.cert_path)),
+            *("--proxy-client-key-file", str(front_proxy.key_path)),
             "--profiling=false",
         ],
         state_dir=state_dir,

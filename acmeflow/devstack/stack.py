@@ -245,3 +245,32 @@ class DevStack:
             if stop_pid_file(pid_path):
                 stopped.append(pid_path.stem)
         return stopped
+
+
+def start_extra_pebble(
+    info: StackInfo, options: PebbleOptions, *, http01_port: int | None = None
+) -> tuple[ServerProcess, PebbleEndpoints]:
+    """Another Pebble beside the stack's (EAB required, nonce rejection, a validation gate).
+
+    It shares the stack's BIND9 and, unless told otherwise, validates HTTP-01 against the
+    stack's responder. Stop it with ``stop_pid_file(process.pid_path)``.
+    """
+    tls_ca = create_ca(info.state_dir / "tls", "ca", "acmeflow-dev-local-ca")
+    process, endpoints = pebble_process(
+        info.state_dir,
+        tls_ca,
+        options,
+        port=free_port(),
+        management_port=free_port(),
+        http01_port=http01_port or info.http01_port,
+        tls_port=free_port(),
+        dns_address=info.dns_address,
+    )
+    process.start()
+    try:
+        process.wait_healthy(30.0)
+        save_roots(endpoints, info.acme_ca_bundle)
+    except BaseException:
+        stop_pid_file(process.pid_path)
+        raise
+    return process, endpoints
