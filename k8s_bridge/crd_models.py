@@ -1,0 +1,737 @@
+"""The acmeflow.io/v1alpha1 resources as pydantic models: how the code reads and writes them.
+
+The models are also the source of the CustomResourceDefinitions: ``crd_generate`` turns
+their JSON schema into structural OpenAPI schemas. So the docstrings of classes and
+fields are what ``kubectl explain`` shows, and the CEL rules attached here
+(``x-kubernetes-validations``) are what the API server enforces at admission.
+
+Field names are snake_case in Python and camelCase on the wire; ``to_api()`` gives the
+wire form. Every model ignores unknown fields, so a newer CRD never breaks an older reader.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP: Final = "acmeflow.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# Wire names that plain camelCase would spell differently.
+_ALIASES = {
+    "finalize_url": "finalizeURL",
+    "authorization_url": "authorizationURL",
+    "skip_tls_verify": "skipTLSVerify",
+    "key_id": "keyID",
+    "gateway_http_route": "gatewayHTTPRoute",
+    "class_": "class",
+}
+
+
+def wire_name(field_name: str) -> str:
+    """The camelCase name of a field on the wire."""
+    return _ALIASES.get(field_name) or to_camel(field_name)
+
+
+def cel(rule: str, message: str, *, field_path: str = "") -> dict[str, str]:
+    """One CEL admission rule; the message is what a person sees when it fails."""
+    entry = {"rule": rule, "message": message}
+    if field_path:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+def validations(*rules: dict[str, str]) -> dict[str, Any]:
+    """JSON-schema extra carrying CEL rules into the generated CRD."""
+    return {"x-kubernetes-validations": list(rules)}
+
+
+class CrdModel(BaseModel):
+    """Base of every acmeflow resource part: camelCase on the wire, unknown fields ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=wire_name,
+        populate_by_name=True,
+        extra="ignore",
+        use_attribute_docstrings=True,
+    )
+
+    def to_api(self) -> dict[str, Any]:
+        """The JSON-ready wire form, without unset optional fields."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# --- Reusable value types ------------------------------------------------------------------
+
+_LABEL = "[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+DNS_NAME_PATTERN = f"^({_LABEL}[.])*{_LABEL}$"
+WILDCARD_DNS_NAME_PATTERN = f"^([*][.])?({_LABEL}[.])*{_LABEL}$"
+SECRET_NAME_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+GO_DURATION_PATTERN = "^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$"
+BASE64_PATTERN = "^[A-Za-z0-9+/]*={0,2}$"
+MAX_IDENTIFIERS = 100
+"""Let's Encrypt's limit of names per certificate; it also bounds the cost of CEL rules."""
+
+DnsName = Annotated[
+    str,
+    Field(
+        max_length=253,
+        json_schema_extra=validations(
+            cel(
+                f"self.matches('{WILDCARD_DNS_NAME_PATTERN}')",
+                "must be a lowercase DNS name such as example.com or *.example.com",
+            )
+        ),
+    ),
+]
+"""A DNS name, possibly a wildcard (``*.example.com``)."""
+
+PlainDnsName = Annotated[
+    str,
+    Field(
+        max_length=253,
+        json_schema_extra=validations(
+            cel(
+                f"self.matches('{DNS_NAME_PATTERN}')",
+                "must be a lowercase DNS name such as example.com, without a '*.' prefix",
+            )
+        ),
+    ),
+]
+"""A DNS name that is not a wildcard."""
+
+IpAddress = Annotated[
+    str,
+    Field(
+        max_length=45,
+        json_schema_extra=validations(
+            cel("isIP(self)", "must be an IPv4 or IPv6 address such as 192.0.2.1 or 2001:db8::1")
+        ),
+    ),
+]
+
+GoDuration = Annotated[
+    str,
+    Field(
+        max_length=64,
+        json_schema_extra=validations(
+            cel(
+                f"self.matches('{GO_DURATION_PATTERN}')",
+                "must be a duration in hours, minutes or seconds such as 2160h, 90m or 1h30m",
+            )
+        ),
+    ),
+]
+"""A Go duration string (``2160h``); days are not a unit, as in Go."""
+
+SecretName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=253,
+        json_schema_extra=validations(
+            cel(
+                f"self.matches('{SECRET_NAME_PATTERN}')",
+                "must be a valid Secret name: lowercase letters, digits, '-' and '.', "
+                "starting and ending with a letter or digit",
+            )
+        ),
+    ),
+]
+
+HAS_IDENTIFIER = (
+    "(has(self.commonName) && self.commonName != '')"
+    " || (has(self.dnsNames) && size(self.dnsNames) > 0)"
+    " || (has(self.ipAddresses) && size(self.ipAddresses) > 0)"
+)
+
+OrderState = Literal["pending", "ready", "processing", "valid", "invalid", "expired", "errored"]
+FINAL_ORDER_STATES: frozenset[str] = frozenset({"valid", "invalid", "expired", "errored"})
+ChallengeType = Literal["HTTP-01", "DNS-01"]
+AuthorizationState = Literal["pending", "valid", "invalid", "deactivated", "expired", "revoked"]
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+# --- Shared parts --------------------------------------------------------------------------
+
+
+class IssuerRef(CrdModel):
+    """The Issuer or ClusterIssuer that signs; an Issuer must be in the same namespace."""
+
+    name: str = Field(min_length=1, max_length=253)
+    """Name of the Issuer or ClusterIssuer."""
+    kind: Literal["Issuer", "ClusterIssuer"] = "Issuer"
+    """Issuer (same namespace) or ClusterIssuer."""
+    group: Literal["acmeflow.io"] = GROUP
+    """API group of the issuer; acmeflow serves only its own issuers."""
+
+
+class Condition(CrdModel):
+    """One observation about the resource, as in metav1.Condition."""
+
+    type: str = Field(min_length=1, max_length=316)
+    """Ready, or Issuing for a Certificate."""
+    status: ConditionStatus
+    reason: str | None = None
+    """A CamelCase word a program can switch on."""
+    message: str | None = None
+    """What a person needs to know."""
+    last_transition_time: datetime | None = None
+    """When status last changed."""
+    observed_generation: int | None = None
+    """The metadata.generation this condition describes."""
+
+
+Conditions = Annotated[
+    list[Condition],
+    Field(
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        }
+    ),
+]
+"""Conditions keyed by type, so server-side apply merges them one by one."""
+
+
+# --- Issuer and ClusterIssuer --------------------------------------------------------------
+
+
+class AccountKeySecretRef(CrdModel):
+    """The Secret holding the ACME account key; acmeflow creates it when missing."""
+
+    name: SecretName
+    key: str = Field(default="tls.key", min_length=1, max_length=253)
+    """Key within the Secret."""
+
+
+class SecretKeyRef(CrdModel):
+    """A key of a Secret in the issuer's namespace (for a ClusterIssuer: acmeflow's namespace)."""
+
+    name: SecretName
+    key: str = Field(min_length=1, max_length=253)
+    """Key within the Secret."""
+
+
+class AcmeExternalAccountBinding(CrdModel):
+    """Binds the ACME account to an account the CA already knows (ZeroSSL, Google, ...)."""
+
+    key_id: str = Field(min_length=1, max_length=1024)
+    """Key identifier given by the CA."""
+    key_secret_ref: SecretKeyRef
+    """Secret holding the base64url MAC key given by the CA."""
+    key_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    """MAC algorithm of the binding."""
+
+
+class AcmeSolverSelector(CrdModel):
+    """Which identifiers a solver serves: exact names beat zones beat labels; empty serves all."""
+
+    dns_names: list[DnsName] = Field(default_factory=list, max_length=MAX_IDENTIFIERS)
+    """Exact names (a wildcard name matches only itself)."""
+    dns_zones: list[PlainDnsName] = Field(default_factory=list, max_length=MAX_IDENTIFIERS)
+    """Zones; the longest matching suffix wins."""
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    """Labels of the Certificate."""
+
+
+class IngressSolver(CrdModel):
+    """Route HTTP-01 requests with an Ingress pointing at the acmeflow solver Service."""
+
+    class_: str | None = Field(default=None, max_length=253)
+    """Legacy kubernetes.io/ingress.class annotation value."""
+    ingress_class_name: str | None = Field(default=None, max_length=253)
+    """IngressClass to use."""
+    service_type: Literal["ClusterIP", "NodePort"] | None = None
+    """Type of the solver Service."""
+    name: str | None = Field(default=None, max_length=253)
+    """Edit this existing Ingress instead of creating one."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!(has(self.class) && has(self.ingressClassName))",
+                "set either ingress.class or ingress.ingressClassName, not both",
+            )
+        )
+    )
+
+
+class ParentRef(CrdModel):
+    """A Gateway (or listener of one) that the HTTPRoute attaches to."""
+
+    name: str = Field(min_length=1, max_length=253)
+    namespace: str | None = Field(default=None, max_length=63)
+    """Namespace of the Gateway; the route's namespace when empty."""
+    section_name: str | None = Field(default=None, max_length=253)
+    """Listener of the Gateway."""
+
+
+class GatewayHttpRouteSolver(CrdModel):
+    """Route HTTP-01 requests with a Gateway API HTTPRoute."""
+
+    parent_refs: list[ParentRef] = Field(min_length=1, max_length=32)
+    """Gateways to attach the route to."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Labels of the HTTPRoute."""
+
+
+class Http01Solver(CrdModel):
+    """Answer HTTP-01 at http://<name>/.well-known/acme-challenge/<token>."""
+
+    ingress: IngressSolver | None = None
+    gateway_http_route: GatewayHttpRouteSolver | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "has(self.ingress) != has(self.gatewayHTTPRoute)",
+                "http01 needs exactly one of ingress or gatewayHTTPRoute",
+            )
+        )
+    )
+
+
+class Rfc2136Provider(CrdModel):
+    """Publish DNS-01 TXT records by TSIG-signed dynamic update (RFC 2136)."""
+
+    nameserver: str = Field(min_length=1, max_length=261)
+    """Authoritative server: host, host:port or [IPv6]:port (port 53 when omitted)."""
+    tsig_key_name: str | None = Field(default=None, max_length=253)
+    """Name of the TSIG key the server expects."""
+    tsig_secret_secret_ref: SecretKeyRef | None = None
+    """Secret holding the base64 TSIG secret."""
+    tsig_algorithm: (
+        Literal["HMACMD5", "HMACSHA1", "HMACSHA224", "HMACSHA256", "HMACSHA384", "HMACSHA512"]
+        | None
+    ) = None
+    """TSIG algorithm; HMACSHA256 when empty."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!has(self.tsigKeyName) || self.tsigKeyName == '' || has(self.tsigSecretSecretRef)",
+                "tsigSecretSecretRef is required when tsigKeyName is set: "
+                "name the Secret that holds the TSIG key",
+                field_path=".tsigSecretSecretRef",
+            )
+        )
+    )
+
+
+class Dns01Solver(CrdModel):
+    """Answer DNS-01 with a TXT record at _acme-challenge.<name>."""
+
+    rfc2136: Rfc2136Provider
+
+
+class AcmeSolver(CrdModel):
+    """One way to answer challenges, for the identifiers its selector picks."""
+
+    selector: AcmeSolverSelector | None = None
+    http01: Http01Solver | None = None
+    dns01: Dns01Solver | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "has(self.http01) != has(self.dns01)",
+                "each solver needs exactly one of http01 or dns01",
+            ),
+            cel(
+                "has(self.dns01) || !has(self.selector) || !has(self.selector.dnsNames)"
+                " || !self.selector.dnsNames.exists(n, n.startsWith('*.'))",
+                "a solver whose selector lists a wildcard name (*.example.com) must use dns01: "
+                "HTTP-01 cannot validate wildcards",
+                field_path=".selector.dnsNames",
+            ),
+        )
+    )
+
+
+class AcmeIssuerSpec(CrdModel):
+    """An ACME CA and the account acmeflow uses with it."""
+
+    server: str = Field(max_length=2048)
+    """URL of the CA's ACME directory."""
+    email: str | None = Field(default=None, max_length=254)
+    """Contact address registered with the account."""
+    private_key_secret_ref: AccountKeySecretRef
+    skip_tls_verify: bool = False
+    """Trust any TLS certificate of the CA; for development only."""
+    ca_bundle: str | None = Field(default=None, max_length=1048576)
+    """Base64 of the PEM certificates that sign the CA's TLS certificate."""
+    external_account_binding: AcmeExternalAccountBinding | None = None
+    preferred_chain: str | None = Field(default=None, max_length=64)
+    """Common name of the root of the alternate chain to prefer."""
+    profile: str | None = Field(default=None, max_length=64)
+    """ACME profile to request, where the CA offers profiles."""
+    solvers: list[AcmeSolver] = Field(default_factory=list, max_length=20)
+    """Solvers in order of preference; ties keep the earlier one."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!(has(self.skipTLSVerify) && self.skipTLSVerify && has(self.caBundle))",
+                "set either skipTLSVerify or caBundle, not both",
+            ),
+            cel(
+                "isURL(self.server) && url(self.server).getScheme() == 'https'",
+                "server must be the https:// URL of an ACME directory, "
+                "e.g. https://acme-v02.api.letsencrypt.org/directory",
+                field_path=".server",
+            ),
+            cel(
+                f"!has(self.caBundle) || (size(self.caBundle) % 4 == 0"
+                f" && self.caBundle.matches('{BASE64_PATTERN}'))",
+                "caBundle must be base64-encoded PEM, e.g. the output of `base64 -w0 ca.crt`",
+                field_path=".caBundle",
+            ),
+            cel(
+                "!has(self.email) || self.email == '' || self.email.matches('^[^@ ]+@[^@ ]+$')",
+                "email must be an address such as admin@example.com",
+                field_path=".email",
+            ),
+        )
+    )
+
+
+class IssuerSpec(CrdModel):
+    """How this issuer obtains certificates."""
+
+    acme: AcmeIssuerSpec
+
+
+class AcmeIssuerStatus(CrdModel):
+    """The ACME account as last registered."""
+
+    uri: str | None = None
+    """Account URL at the CA."""
+    last_registered_email: str | None = None
+    last_private_key_hash: str | None = None
+    """Hash of the account key that was registered, to notice a replaced key."""
+
+
+class IssuerStatus(CrdModel):
+    """Whether the issuer can be used; the Ready condition says why not."""
+
+    conditions: Conditions | None = None
+    acme: AcmeIssuerStatus | None = None
+
+
+# --- Order ---------------------------------------------------------------------------------
+
+
+class OrderSpec(CrdModel):
+    """One ACME order; immutable, so a new request means a new Order."""
+
+    request: str = Field(min_length=1, max_length=65536)
+    """PEM certificate signing request; its identifiers must match the fields below."""
+    issuer_ref: IssuerRef
+    common_name: str | None = Field(default=None, max_length=64)
+    """Subject common name; it must also be one of dnsNames or ipAddresses."""
+    dns_names: list[DnsName] = Field(default_factory=list, max_length=MAX_IDENTIFIERS)
+    """DNS names to certify; *.example.com for a wildcard."""
+    ip_addresses: list[IpAddress] = Field(default_factory=list, max_length=MAX_IDENTIFIERS)
+    """IP addresses to certify."""
+    duration: GoDuration | None = None
+    """Requested lifetime; the CA may ignore it."""
+    profile: str | None = Field(default=None, max_length=64)
+    """ACME profile to request."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel("self == oldSelf", "spec is immutable: create a new Order instead"),
+            cel(
+                HAS_IDENTIFIER,
+                "an Order needs at least one identifier: set commonName, dnsNames or ipAddresses",
+            ),
+            cel(
+                "self.request.contains('-----BEGIN CERTIFICATE REQUEST-----')",
+                "request must be a PEM certificate signing request "
+                "(-----BEGIN CERTIFICATE REQUEST-----)",
+                field_path=".request",
+            ),
+        )
+    )
+
+
+class AcmeChallengeRef(CrdModel):
+    """A challenge the CA offered for an authorization."""
+
+    url: str
+    token: str
+    type: str
+    """ACME challenge type as the CA spells it: http-01, dns-01, tls-alpn-01."""
+
+
+class AcmeAuthorization(CrdModel):
+    """One authorization of the order, as first seen."""
+
+    url: str
+    identifier: str | None = None
+    """The DNS name (without '*.') or IP address being authorized."""
+    wildcard: bool | None = None
+    initial_state: AuthorizationState | None = None
+    """State when the order was created; a valid one was reused and gets no Challenge."""
+    challenges: list[AcmeChallengeRef] | None = None
+
+
+class OrderStatus(CrdModel):
+    """Progress of the order, written by acmeflow from the Order workflow."""
+
+    url: str | None = None
+    """ACME order URL."""
+    finalize_url: str | None = None
+    authorizations: list[AcmeAuthorization] | None = None
+    certificate: str | None = None
+    """Issued PEM certificate chain."""
+    state: OrderState | None = None
+    reason: str | None = None
+    """Why the order is in this state, in words."""
+    failure_time: datetime | None = None
+    """When the order failed, for back-off."""
+
+
+# --- Challenge -----------------------------------------------------------------------------
+
+
+class ChallengeSpec(CrdModel):
+    """One ACME challenge to present; immutable, created by the Order."""
+
+    url: str = Field(min_length=1)
+    """ACME challenge URL."""
+    authorization_url: str = Field(min_length=1)
+    dns_name: PlainDnsName
+    """Name being validated, without '*.'; see wildcard."""
+    wildcard: bool = False
+    """The order asked for *.<dnsName>."""
+    type: ChallengeType
+    """How the CA validates control of dnsName."""
+    token: str = Field(min_length=1, max_length=512)
+    """Token the CA chose for this challenge."""
+    key: str = Field(min_length=1, max_length=1024)
+    """HTTP-01: the key authorization; DNS-01: the TXT record value."""
+    solver: AcmeSolver
+    """The issuer's solver chosen for this challenge."""
+    issuer_ref: IssuerRef
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel("self == oldSelf", "spec is immutable: create a new Challenge instead"),
+            cel(
+                "!has(self.wildcard) || !self.wildcard || self.type == 'DNS-01'",
+                "a wildcard name can only be validated with type DNS-01",
+                field_path=".wildcard",
+            ),
+            cel(
+                "self.type == 'HTTP-01' ? has(self.solver.http01) : has(self.solver.dns01)",
+                "solver does not match type: HTTP-01 needs an http01 solver, DNS-01 a dns01 solver",
+                field_path=".solver",
+            ),
+        )
+    )
+
+
+class ChallengeStatus(CrdModel):
+    """Progress of the challenge, written by acmeflow."""
+
+    processing: bool | None = None
+    """Still being worked on."""
+    presented: bool | None = None
+    """The record or HTTP response is in place."""
+    reason: str | None = None
+    state: OrderState | None = None
+
+
+# --- Certificate ---------------------------------------------------------------------------
+
+
+class PrivateKeySpec(CrdModel):
+    """The certificate's private key."""
+
+    algorithm: Literal["RSA", "ECDSA", "Ed25519"] = "RSA"
+    """Key type."""
+    size: int | None = None
+    """RSA: 2048 (default), 3072 or 4096 bits; ECDSA: 256 (default), 384 or 521; Ed25519: unset."""
+    rotation_policy: Literal["Never", "Always"] = "Always"
+    """Always: a new key on each issuance; Never: reuse the key in the Secret."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!has(self.size)"
+                " || (self.algorithm == 'RSA' && self.size in [2048, 3072, 4096])"
+                " || (self.algorithm == 'ECDSA' && self.size in [256, 384, 521])",
+                "size must be 2048, 3072 or 4096 for RSA, 256, 384 or 521 for ECDSA, "
+                "and unset for Ed25519",
+                field_path=".size",
+            )
+        )
+    )
+
+
+class SecretTemplate(CrdModel):
+    """Labels and annotations copied onto the certificate's Secret."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class CertificateSpec(CrdModel):
+    """A certificate to keep issued and renewed in a Secret."""
+
+    secret_name: SecretName
+    """Secret (type kubernetes.io/tls) that receives tls.crt and tls.key."""
+    common_name: str | None = Field(default=None, max_length=64)
+    """Subject common name; it must also be one of dnsNames or ipAddresses."""
+    dns_names: list[DnsName] = Field(default_factory=list, max_length=MAX_IDENTIFIERS)
+    """DNS names to certify; *.example.com for a wildcard."""
+    ip_addresses: list[IpAddress] = Field(default_factory=list, max_length=MAX_IDENTIFIERS)
+    """IP addresses to certify."""
+    duration: GoDuration = "2160h"
+    """Requested lifetime (90 days by default)."""
+    renew_before: GoDuration | None = None
+    """Renew this long before expiry; a third of the lifetime when empty."""
+    issuer_ref: IssuerRef
+    private_key: PrivateKeySpec | None = None
+    secret_template: SecretTemplate | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                HAS_IDENTIFIER,
+                "a Certificate needs at least one identifier: "
+                "set commonName, dnsNames or ipAddresses",
+            ),
+            cel(
+                "!has(self.renewBefore) || !has(self.duration)"
+                f" || !self.renewBefore.matches('{GO_DURATION_PATTERN}')"
+                f" || !self.duration.matches('{GO_DURATION_PATTERN}')"
+                " || duration(self.renewBefore) < duration(self.duration)",
+                "renewBefore must be shorter than duration",
+                field_path=".renewBefore",
+            ),
+        )
+    )
+
+
+class CertificateStatus(CrdModel):
+    """Issuance state of the certificate, written by acmeflow."""
+
+    conditions: Conditions | None = None
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    renewal_time: datetime | None = None
+    """When acmeflow will renew."""
+    revision: int | None = None
+    """Counts issuances; each new Order gets the next revision."""
+    last_failure_time: datetime | None = None
+    failed_issuance_attempts: int | None = None
+    """Consecutive failures, for back-off (1h, 2h, 4h ... 32h)."""
+    next_private_key_secret_name: str | None = None
+    """Secret holding the key for the issuance in progress."""
+
+
+# --- Whole resources -----------------------------------------------------------------------
+
+
+class OwnerReference(CrdModel):
+    """Ties an object to its owner, so deleting the owner deletes it."""
+
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+    controller: bool | None = None
+    block_owner_deletion: bool | None = None
+
+
+class ObjectMeta(CrdModel):
+    """The part of metav1.ObjectMeta acmeflow uses."""
+
+    name: str
+    namespace: str | None = None
+    uid: str | None = None
+    generation: int | None = None
+    resource_version: str | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    finalizers: list[str] | None = None
+    owner_references: list[OwnerReference] | None = None
+    creation_timestamp: datetime | None = None
+    deletion_timestamp: datetime | None = None
+
+
+class KubeResource(CrdModel):
+    """A whole acmeflow object as the API server returns it."""
+
+    KIND: ClassVar[str]
+    PLURAL: ClassVar[str]
+    NAMESPACED: ClassVar[bool] = True
+
+    api_version: str = API_VERSION
+    metadata: ObjectMeta
+
+
+class Order(KubeResource):
+    """An ACME order for one certificate, carried out by a Temporal workflow."""
+
+    KIND: ClassVar[str] = "Order"
+    PLURAL: ClassVar[str] = "orders"
+
+    kind: Literal["Order"] = "Order"
+    spec: OrderSpec
+    status: OrderStatus | None = None
+
+
+class Challenge(KubeResource):
+    """One ACME challenge of an Order, presented by a solver and cleaned up afterwards."""
+
+    KIND: ClassVar[str] = "Challenge"
+    PLURAL: ClassVar[str] = "challenges"
+
+    kind: Literal["Challenge"] = "Challenge"
+    spec: ChallengeSpec
+    status: ChallengeStatus | None = None
+
+
+class Issuer(KubeResource):
+    """An ACME issuer usable by Certificates in its own namespace."""
+
+    KIND: ClassVar[str] = "Issuer"
+    PLURAL: ClassVar[str] = "issuers"
+
+    kind: Literal["Issuer"] = "Issuer"
+    spec: IssuerSpec
+    status: IssuerStatus | None = None
+
+
+class ClusterIssuer(KubeResource):
+    """An ACME issuer usable by Certificates in every namespace."""
+
+    KIND: ClassVar[str] = "ClusterIssuer"
+    PLURAL: ClassVar[str] = "clusterissuers"
+    NAMESPACED: ClassVar[bool] = False
+
+    kind: Literal["ClusterIssuer"] = "ClusterIssuer"
+    spec: IssuerSpec
+    status: IssuerStatus | None = None
+
+
+class Certificate(KubeResource):
+    """A certificate kept valid in a Secret: issued, then renewed before it expires."""
+
+    KIND: ClassVar[str] = "Certificate"
+    PLURAL: ClassVar[str] = "certificates"
+
+    kind: Literal["Certificate"] = "Certificate"
+    spec: CertificateSpec
+    status: CertificateStatus | None = None
+
+
+RESOURCES: tuple[type[KubeResource], ...] = (Order, Challenge, Issuer, ClusterIssuer, Certificate)
