@@ -64,4 +64,4 @@ def pem_body(pem: bytes) -> str:
 
 def fragments(secret: str, size: int = 24) -> list[str]:
     """Overlapping slices, so a secret re-wrapped or re-encoded in part is still found."""
-    return [secret[i:i + size] for i in range(0, max(1, len(secret) - size + 1), size // 2)]
+    return [secret[i : i + size] for i in range(0, max(1, len(secret) - size + 1), size // 2)]

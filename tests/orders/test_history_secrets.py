@@ -36,17 +36,22 @@ async def test_histories_hold_references_not_secrets(
 ) -> None:
     eab_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
     process, eab_pebble = start_extra_pebble(
-        stack, PebbleOptions(name="pebble-eab-history", eab_keys={"kid-h": eab_key}))
+        stack, PebbleOptions(name="pebble-eab-history", eab_keys={"kid-h": eab_key})
+    )
     try:
         eab_file = tmp_path / "eab.key"
         eab_file.write_text(eab_key)
         eab = ExternalAccountBinding(key_id="kid-h", key_secret=SecretRef(path=str(eab_file)))
         orders = [
             prepare(["test1.example.com"], issuer(stack, tmp_path, solvers=[http01_solver()])),
-            prepare(["*.example.com", "example.com"],
-                    issuer(stack, tmp_path, solvers=[dns01_solver(stack)])),
-            prepare(["test2.example.com"],
-                    issuer(stack, tmp_path, server=eab_pebble.directory_url, eab=eab)),
+            prepare(
+                ["*.example.com", "example.com"],
+                issuer(stack, tmp_path, solvers=[dns01_solver(stack)]),
+            ),
+            prepare(
+                ["test2.example.com"],
+                issuer(stack, tmp_path, server=eab_pebble.directory_url, eab=eab),
+            ),
         ]
         async with build_worker(temporal_client, worker_config(stack, task_queue)):
             handles = [await start(temporal_client, o, task_queue) for o in orders]
@@ -64,7 +69,8 @@ async def test_histories_hold_references_not_secrets(
         account_key = Path(prepared.order.issuer.account_key.path).read_bytes()
         secret_values[f"account key of {prepared.workflow_id}"] = private_key_traces(account_key)
         secret_values[f"private key of {prepared.workflow_id}"] = private_key_traces(
-            private_key_pem(prepared.key))
+            private_key_pem(prepared.key)
+        )
     for text, prepared in zip(texts, orders, strict=True):
         # The search does see payloads: public values of the same order are found.
         assert pem_body(prepared.order.request.encode())[:40] in text
