@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-
 from temporalio.client import WorkflowHistory
 
 
@@ -18,10 +18,8 @@ def _strings(node: Any) -> Iterator[str]:
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "data" and isinstance(value, str):
-                try:
+                with contextlib.suppress(binascii.Error, ValueError):
                     yield base64.b64decode(value).decode(errors="replace")
-                except (binascii.Error, ValueError):
-                    pass
             yield from _strings(value)
     elif isinstance(node, list):
         for item in node:
