@@ -28,7 +28,10 @@ def generate_private_key(algorithm: str = "ECDSA", size: int = 0) -> PrivateKey:
     """A new key as cert-manager would make it: RSA 2048 / ECDSA P-256 / Ed25519 by default."""
     algorithm = algorithm.upper()
     if algorithm == "RSA":
-        return rsa.generate_private_key(public_exponent=65537, key_size=size or 2048)
+        size = size or 2048
+        if not 2048 <= size <= 8192:
+            raise bad_request(f"RSA key size {size} is not between 2048 and 8192")
+        return rsa.generate_private_key(public_exponent=65537, key_size=size)
     if algorithm == "ECDSA":
         curves: dict[int, ec.EllipticCurve] = {
             256: ec.SECP256R1(),

@@ -27,6 +27,7 @@ from typing import Final
 import requests
 from acme import errors as acme_errors
 from acme import messages
+from josepy.errors import DeserializationError
 from temporalio.exceptions import ApplicationError
 
 ACME_UNAVAILABLE: Final = "AcmeUnavailable"
@@ -61,6 +62,8 @@ def retry_after_delay(
         when = parsedate_to_datetime(header)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # asctime dates carry no zone; HTTP dates are UTC
+        when = when.replace(tzinfo=datetime.UTC)
     now = now or datetime.datetime.now(datetime.UTC)
     return max(datetime.timedelta(0), when - now)
 
@@ -79,7 +82,7 @@ def classify_problem(
             code,
             str(detail),
             type=RATE_LIMITED,
-            next_retry_delay=retry_after or DEFAULT_RATE_LIMIT_DELAY,
+            next_retry_delay=DEFAULT_RATE_LIMIT_DELAY if retry_after is None else retry_after,
         )
     if code == "serverInternal":
         return ApplicationError(message, code, type=ACME_UNAVAILABLE)
@@ -116,6 +119,8 @@ def classify(error: BaseException, action: str) -> ApplicationError:
                 non_retryable=True,
             )
         return ApplicationError(f"{action}: unexpected ACME reply: {error}", type=ACME_UNAVAILABLE)
+    if isinstance(error, DeserializationError):
+        return ApplicationError(f"{action}: unparseable ACME reply: {error}", type=ACME_UNAVAILABLE)
     if isinstance(error, acme_errors.Error):
         return ApplicationError(f"{action}: {error}", type=ACME_UNAVAILABLE)
     raise error
@@ -131,5 +136,10 @@ def acme_step(action: str) -> Iterator[None]:
         yield
     except acme_errors.ConflictError:
         raise
-    except (messages.Error, requests.exceptions.RequestException, acme_errors.Error) as error:
+    except (
+        messages.Error,
+        requests.exceptions.RequestException,
+        acme_errors.Error,
+        DeserializationError,
+    ) as error:
         raise classify(error, action) from error

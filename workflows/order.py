@@ -98,6 +98,8 @@ class OrderInput:
     labels: dict[str, str] = field(default_factory=dict)
     observer_task_queue: str = ""
     timeouts: OrderTimeouts = field(default_factory=OrderTimeouts)
+    resource_uid: str = ""
+    """UID of the Kubernetes Order, so observers ignore a recreated Order's namesake."""
 
 
 @dataclass
@@ -643,6 +645,7 @@ class OrderWorkflow:
                 workflow_id=workflow.info().workflow_id,
                 namespace=order.namespace,
                 order_name=order.order_name,
+                resource_uid=order.resource_uid,
                 progress=copy.deepcopy(self._progress),
             )
             await workflow.execute_activity(

@@ -120,3 +120,4 @@ class OrderUpdate:
     namespace: str
     order_name: str
     progress: OrderProgress
+    resource_uid: str = ""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.issuer_config import SolverConfig, SolverSelector
+    from activities.issuer_config import DNS01, SolverConfig, SolverSelector
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,8 @@ def select_solver(
     for index, solver in enumerate(solvers):
         if solver.challenge_type not in offered_types:
             continue
+        if wildcard and solver.challenge_type != DNS01:
+            continue  # RFC 8555 §7.1.3: only DNS-01 proves control of a wildcard
         score = _score(solver.selector, dns_name, wildcard, labels)
         if score is None:
             continue

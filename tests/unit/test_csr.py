@@ -1,0 +1,306 @@
+"""Private keys and CSRs, and the check that a CSR asks for exactly the order's names."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
+from temporalio.exceptions import ApplicationError
+
+from activities.csr import (
+    RequestedNames,
+    build_csr,
+    check_csr_matches,
+    csr_identifiers,
+    generate_private_key,
+    load_private_key,
+    private_key_pem,
+)
+from activities.errors import BAD_REQUEST
+
+P256_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def assert_bad_request(caught: pytest.ExceptionInfo[ApplicationError], *fragments: str) -> None:
+    """A non-retryable BadRequest whose message names every fragment."""
+    error = caught.value
+    assert error.type == BAD_REQUEST
+    assert error.non_retryable
+    for fragment in fragments:
+        assert fragment in error.message, f"{fragment!r} not in {error.message!r}"
+
+
+def foreign_csr(
+    *,
+    common_name: str = "",
+    dns_names: list[str] | None = None,
+    ips: list[str] | None = None,
+    san: bool = True,
+) -> str:
+    """A CSR as another tool (openssl, a user) would send it: built here, not by acmeflow."""
+    subject = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else []
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject))
+    if san:
+        general: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names or []]
+        general += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips or []]
+        builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
+    csr = builder.sign(P256_KEY, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+# --- keys ----------------------------------------------------------------------------------
+
+
+def test_default_key_is_ecdsa_p256() -> None:
+    key = generate_private_key()
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    assert key.curve.name == "secp256r1"
+
+
+@pytest.mark.parametrize(
+    ("size", "curve"),
+    [(0, "secp256r1"), (256, "secp256r1"), (384, "secp384r1"), (521, "secp521r1")],
+)
+def test_ecdsa_sizes_choose_the_curve(size: int, curve: str) -> None:
+    key = generate_private_key("ECDSA", size)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    assert key.curve.name == curve
+
+
+@pytest.mark.parametrize(("size", "bits"), [(0, 2048), (2048, 2048), (3072, 3072)])
+def test_rsa_sizes(size: int, bits: int) -> None:
+    key = generate_private_key("RSA", size)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    assert key.key_size == bits
+    assert key.public_key().public_numbers().e == 65537
+
+
+def test_ed25519_key() -> None:
+    assert isinstance(generate_private_key("Ed25519"), ed25519.Ed25519PrivateKey)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "kind"),
+    [
+        ("rsa", rsa.RSAPrivateKey),
+        ("ecdsa", ec.EllipticCurvePrivateKey),
+        ("ED25519", ed25519.Ed25519PrivateKey),
+    ],
+)
+def test_algorithm_names_are_case_insensitive(algorithm: str, kind: type) -> None:
+    assert isinstance(generate_private_key(algorithm), kind)
+
+
+@pytest.mark.parametrize("size", [128, 224, 2048])
+def test_bad_ecdsa_size_is_a_clear_bad_request(size: int) -> None:
+    with pytest.raises(ApplicationError) as caught:
+        generate_private_key("ECDSA", size)
+    assert_bad_request(caught, str(size), "256", "384", "521")
+
+
+@pytest.mark.parametrize("size", [512, 1024])
+def test_too_small_rsa_size_is_a_clear_bad_request(size: int) -> None:
+    """Like cert-manager (RSA 2048..8192): a weak key is refused before any CA sees it."""
+    with pytest.raises(ApplicationError) as caught:
+        generate_private_key("RSA", size)
+    assert_bad_request(caught, str(size))
+
+
+def test_unknown_algorithm_is_a_clear_bad_request() -> None:
+    with pytest.raises(ApplicationError) as caught:
+        generate_private_key("DSA")
+    assert_bad_request(caught, "DSA", "RSA", "ECDSA", "Ed25519")
+
+
+@pytest.mark.parametrize("algorithm", ["RSA", "ECDSA", "Ed25519"])
+def test_private_key_pem_round_trips(algorithm: str) -> None:
+    key = generate_private_key(algorithm)
+    pem = private_key_pem(key)
+    assert pem.startswith(b"-----BEGIN PRIVATE KEY-----")  # PKCS#8, unencrypted
+    loaded = load_private_key(pem)
+    assert private_key_pem(loaded) == pem
+
+
+def test_loading_an_unsupported_key_type_is_a_bad_request() -> None:
+    dsa_key = dsa.generate_private_key(key_size=2048)
+    pem = dsa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(ApplicationError) as caught:
+        load_private_key(pem)
+    assert_bad_request(caught, "DSA")
+
+
+# --- building CSRs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["RSA", "ECDSA", "Ed25519"])
+def test_built_csr_carries_the_names_and_is_signed_by_the_key(algorithm: str) -> None:
+    key = generate_private_key(algorithm)
+    names = RequestedNames(
+        common_name="test1.example.com",
+        dns_names=["test1.example.com", "test2.example.com"],
+        ip_addresses=["192.0.2.10", "2001:db8::1"],
+    )
+    pem = build_csr(key, names)
+    csr = x509.load_pem_x509_csr(pem.encode())
+    assert csr.is_signature_valid
+    assert csr.public_key() == key.public_key()
+    cn = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    assert [a.value for a in cn] == ["test1.example.com"]
+    san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["test1.example.com", "test2.example.com"]
+    assert san.get_values_for_type(x509.IPAddress) == [
+        ipaddress.ip_address("192.0.2.10"),
+        ipaddress.ip_address("2001:db8::1"),
+    ]
+    check_csr_matches(pem, names)
+
+
+def test_built_csr_without_common_name_has_an_empty_subject() -> None:
+    pem = build_csr(P256_KEY, RequestedNames(dns_names=["test1.example.com"]))
+    csr = x509.load_pem_x509_csr(pem.encode())
+    assert list(csr.subject) == []
+    assert csr_identifiers(pem) == (["test1.example.com"], [])
+
+
+# --- identifiers of a CSR ------------------------------------------------------------------
+
+
+def test_identifiers_are_the_sans_plus_a_common_name_missing_from_them() -> None:
+    pem = foreign_csr(common_name="www.example.com", dns_names=["example.com"], ips=["192.0.2.1"])
+    assert csr_identifiers(pem) == (["example.com", "www.example.com"], ["192.0.2.1"])
+
+
+def test_common_name_already_in_the_sans_is_not_repeated() -> None:
+    pem = foreign_csr(common_name="example.com", dns_names=["example.com", "www.example.com"])
+    assert csr_identifiers(pem) == (["example.com", "www.example.com"], [])
+
+
+def test_csr_without_san_extension_uses_the_common_name() -> None:
+    pem = foreign_csr(common_name="legacy.example.com", san=False)
+    assert csr_identifiers(pem) == (["legacy.example.com"], [])
+
+
+def test_ip_common_name_is_not_counted_as_a_dns_name() -> None:
+    pem = foreign_csr(common_name="192.0.2.7", ips=["192.0.2.7"])
+    assert csr_identifiers(pem) == ([], ["192.0.2.7"])
+
+
+# --- the CSR must ask for exactly the order's names ----------------------------------------
+
+
+def test_exact_match_passes() -> None:
+    pem = foreign_csr(
+        common_name="test1.example.com",
+        dns_names=["test1.example.com", "test2.example.com"],
+        ips=["192.0.2.10"],
+    )
+    names = RequestedNames(
+        common_name="test1.example.com",
+        dns_names=["test2.example.com", "test1.example.com"],
+        ip_addresses=["192.0.2.10"],
+    )
+    check_csr_matches(pem, names)
+
+
+def test_common_name_counts_as_a_requested_name() -> None:
+    pem = foreign_csr(dns_names=["test1.example.com", "test2.example.com"])
+    check_csr_matches(
+        pem, RequestedNames(common_name="test1.example.com", dns_names=["test2.example.com"])
+    )
+
+
+def test_names_compare_case_insensitively() -> None:
+    pem = foreign_csr(common_name="Test1.Example.COM", dns_names=["TEST1.example.com"])
+    check_csr_matches(pem, RequestedNames(dns_names=["test1.example.com"]))
+
+
+def test_wildcard_names_must_match_too() -> None:
+    pem = foreign_csr(dns_names=["*.example.com", "example.com"])
+    check_csr_matches(pem, RequestedNames(dns_names=["example.com", "*.example.com"]))
+    with pytest.raises(ApplicationError) as caught:
+        check_csr_matches(pem, RequestedNames(dns_names=["example.com"]))
+    assert_bad_request(caught, "*.example.com")
+
+
+def test_extra_name_in_the_csr_fails_naming_it() -> None:
+    pem = foreign_csr(dns_names=["test1.example.com", "evil.example.org"])
+    with pytest.raises(ApplicationError) as caught:
+        check_csr_matches(pem, RequestedNames(dns_names=["test1.example.com"]))
+    assert_bad_request(caught, "evil.example.org", "test1.example.com")
+
+
+def test_missing_name_fails_naming_it() -> None:
+    pem = foreign_csr(dns_names=["test1.example.com"])
+    with pytest.raises(ApplicationError) as caught:
+        check_csr_matches(pem, RequestedNames(dns_names=["test1.example.com", "test2.example.com"]))
+    assert_bad_request(caught, "test2.example.com")
+
+
+def test_extra_common_name_fails() -> None:
+    pem = foreign_csr(common_name="other.example.com", dns_names=["test1.example.com"])
+    with pytest.raises(ApplicationError) as caught:
+        check_csr_matches(pem, RequestedNames(dns_names=["test1.example.com"]))
+    assert_bad_request(caught, "other.example.com")
+
+
+def test_ip_addresses_must_match() -> None:
+    pem = foreign_csr(dns_names=["test1.example.com"], ips=["192.0.2.10"])
+    with pytest.raises(ApplicationError) as caught:
+        check_csr_matches(
+            pem, RequestedNames(dns_names=["test1.example.com"], ip_addresses=["192.0.2.11"])
+        )
+    assert_bad_request(caught, "192.0.2.10", "192.0.2.11")
+    with pytest.raises(ApplicationError) as caught:
+        check_csr_matches(pem, RequestedNames(dns_names=["test1.example.com"]))
+    assert_bad_request(caught, "192.0.2.10")
+
+
+def test_ip_addresses_compare_by_value_not_spelling() -> None:
+    pem = foreign_csr(ips=["2001:db8::1"])
+    check_csr_matches(pem, RequestedNames(ip_addresses=["2001:DB8:0:0:0:0:0:1"]))
+
+
+def test_ip_only_order_with_ip_common_name_passes() -> None:
+    pem = foreign_csr(common_name="192.0.2.7", ips=["192.0.2.7"])
+    check_csr_matches(pem, RequestedNames(common_name="192.0.2.7", ip_addresses=["192.0.2.7"]))
+
+
+def test_csr_naming_nothing_is_refused() -> None:
+    pem = foreign_csr(san=False)
+    with pytest.raises(ApplicationError) as caught:
+        check_csr_matches(pem, RequestedNames())
+    assert_bad_request(caught, "no identifier")
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "",
+        "not a CSR at all",
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    ],
+    ids=["empty", "text", "bad-der", "wrong-pem-type"],
+)
+def test_garbage_csr_is_a_clear_bad_request(garbage: str) -> None:
+    with pytest.raises(ApplicationError) as caught:
+        check_csr_matches(garbage, RequestedNames(dns_names=["test1.example.com"]))
+    assert_bad_request(caught, "not a PEM certificate signing request")
+
+
+def test_csr_with_a_broken_signature_is_refused() -> None:
+    pem = foreign_csr(dns_names=["test1.example.com"])
+    der = bytearray(x509.load_pem_x509_csr(pem.encode()).public_bytes(serialization.Encoding.DER))
+    der[-1] ^= 0x01  # the last byte lies in the signature
+    body = base64.encodebytes(bytes(der)).decode()
+    tampered = f"-----BEGIN CERTIFICATE REQUEST-----\n{body}-----END CERTIFICATE REQUEST-----\n"
+    with pytest.raises(ApplicationError) as caught:
+        check_csr_matches(tampered, RequestedNames(dns_names=["test1.example.com"]))
+    assert_bad_request(caught, "signature")
