@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from acmeflow import issue_command
 from acmeflow.devstack import commands as dev_commands
 from acmeflow.solver import command as solver_command
+from k8s_bridge import command as bridge_command
 from worker import command as worker_command
 
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     solver_command.add_parser(subparsers)
     worker_command.add_parser(subparsers)
     issue_command.add_parser(subparsers)
+    bridge_command.add_parser(subparsers)
     return parser
 
 

@@ -11,24 +11,25 @@ import argparse
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict
 
 ENV_PREFIX = "ACMEFLOW_"
+Settings = TypeVar("Settings", bound=BaseModel)
 _ENV_ALIASES = {"temporal_address": "TEMPORAL_ADDRESS", "temporal_namespace": "TEMPORAL_NAMESPACE"}
 
 
-class WorkerConfig(BaseModel):
+class TemporalSettings(BaseModel):
+    """How a component reaches Temporal; shared by the worker and the bridge."""
+
     model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
 
     temporal_address: str = "127.0.0.1:7233"
     """Temporal frontend, host:port (Temporal Cloud: <namespace>.<account>.tmprl.cloud:7233)."""
     temporal_namespace: str = "default"
     """Temporal namespace the workflows run in."""
-    task_queue: str = "acmeflow"
-    """Task queue this worker polls; the bridge starts workflows on it."""
     temporal_tls: bool = False
     """Use TLS to Temporal (implied by a client certificate or an API key)."""
     temporal_tls_cert: Path | None = None
@@ -39,6 +40,17 @@ class WorkerConfig(BaseModel):
     """CA bundle that signed Temporal's server certificate (default: system roots)."""
     temporal_api_key_file: Path | None = None
     """File holding a Temporal Cloud API key (a file, so the key stays out of ps output)."""
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(self.temporal_tls or self.temporal_tls_cert or self.temporal_api_key_file)
+
+
+class WorkerConfig(TemporalSettings):
+    """The ``acmeflow worker`` process."""
+
+    task_queue: str = "acmeflow"
+    """Task queue this worker polls; the bridge starts workflows on it."""
     max_concurrent_activities: int = 200
     """Activities run at once; ACME steps are blocking calls, one thread each."""
     max_concurrent_workflow_tasks: int = 100
@@ -54,14 +66,10 @@ class WorkerConfig(BaseModel):
     self_check_dns_port: int = 53
     """Port of the zone's authoritative servers for the DNS-01 propagation check."""
 
-    @property
-    def uses_tls(self) -> bool:
-        return bool(self.temporal_tls or self.temporal_tls_cert or self.temporal_api_key_file)
 
-
-def _env_values(env: Mapping[str, str]) -> dict[str, str]:
+def _env_values(model: type[BaseModel], env: Mapping[str, str]) -> dict[str, str]:
     values = {}
-    for name in WorkerConfig.model_fields:
+    for name in model.model_fields:
         for key in (ENV_PREFIX + name.upper(), _ENV_ALIASES.get(name, "")):
             if key and key in env:
                 values[name] = env[key]
@@ -69,9 +77,11 @@ def _env_values(env: Mapping[str, str]) -> dict[str, str]:
     return values
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="YAML or JSON file with worker settings")
-    for name, info in WorkerConfig.model_fields.items():
+def add_config_flags(
+    parser: argparse.ArgumentParser, model: type[BaseModel] = WorkerConfig
+) -> None:
+    parser.add_argument("--config", type=Path, help="YAML or JSON file with these settings")
+    for name, info in model.model_fields.items():
         parser.add_argument(
             f"--{name.replace('_', '-')}", dest=f"cfg_{name}", default=None, help=info.description
         )
@@ -80,17 +90,28 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 def load_config(
     args: argparse.Namespace | None = None, env: Mapping[str, str] | None = None
 ) -> WorkerConfig:
+    return load_settings(WorkerConfig, args, env)
+
+
+def load_settings(
+    model: type[Settings],
+    args: argparse.Namespace | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
     values: dict[str, Any] = {}
     config_file = getattr(args, "config", None) if args else None
     if config_file:
-        values.update(yaml.safe_load(Path(config_file).read_text()) or {})
-    values.update(_env_values(os.environ if env is None else env))
+        loaded = yaml.safe_load(Path(config_file).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{config_file}: expected a mapping of settings at the top level")
+        values.update(loaded)
+    values.update(_env_values(model, os.environ if env is None else env))
     if args is not None:
         values.update(
             {
                 name: getattr(args, f"cfg_{name}")
-                for name in WorkerConfig.model_fields
+                for name in model.model_fields
                 if getattr(args, f"cfg_{name}", None) is not None
             }
         )
-    return WorkerConfig.model_validate(values)
+    return model.model_validate(values)

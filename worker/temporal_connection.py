@@ -5,10 +5,10 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.service import TLSConfig
 
-from worker.config import WorkerConfig
+from worker.config import TemporalSettings
 
 
-async def connect(config: WorkerConfig) -> Client:
+async def connect(config: TemporalSettings) -> Client:
     tls: TLSConfig | bool = False
     if config.uses_tls:
         tls = TLSConfig(

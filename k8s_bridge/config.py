@@ -1,0 +1,26 @@
+"""The bridge's typed configuration (same sources and precedence as the worker's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from worker.config import TemporalSettings
+
+
+class BridgeConfig(TemporalSettings):
+    """The ``acmeflow bridge`` process."""
+
+    worker_task_queue: str = "acmeflow"
+    """Task queue the acmeflow workers poll; Order workflows are started there."""
+    bridge_task_queue: str = "acmeflow-bridge"
+    """Task queue this bridge polls for workflow progress to mirror into Kubernetes."""
+    kubeconfig: Path | None = None
+    """Kubeconfig file; in-cluster service account when unset."""
+    cluster_resource_namespace: str = "acmeflow"
+    """Namespace holding the Secrets that ClusterIssuers name."""
+    resync_s: float = 60.0
+    """Every this often each resource is listed again and each open order checked."""
+    reconcilers: int = 8
+    """Orders reconciled at once."""
+    mirror_threads: int = 16
+    """Progress snapshots written to Kubernetes at once."""

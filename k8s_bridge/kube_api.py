@@ -1,0 +1,62 @@
+"""The Kubernetes clients the bridge uses, configured once from a kubeconfig or in-cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+
+from k8s_bridge.crd_models import GROUP, VERSION
+
+
+@dataclass(frozen=True)
+class KubeApi:
+    api_client: client.ApiClient
+    core: client.CoreV1Api
+    custom: client.CustomObjectsApi
+
+    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        return dict(
+            self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+        )
+
+    def create(self, plural: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(
+            self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body)
+        )
+
+    def list(self, plural: str, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
+        listing = self.custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, label_selector=label_selector
+        )
+        return list(listing.get("items", []))
+
+    def patch_status(
+        self, plural: str, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        return dict(
+            self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, plural, name, patch
+            )
+        )
+
+
+def load_kube_api(kubeconfig: Path | None = None) -> KubeApi:
+    """From ``kubeconfig`` when given (or $KUBECONFIG), else the in-cluster service account."""
+    configuration = client.Configuration()
+    if kubeconfig is not None:
+        config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    else:
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except config.ConfigException:
+            config.load_kube_config(client_configuration=configuration)
+    configuration.connection_pool_maxsize = 32
+    api_client = client.ApiClient(configuration)
+    return KubeApi(
+        api_client=api_client,
+        core=client.CoreV1Api(api_client),
+        custom=client.CustomObjectsApi(api_client),
+    )

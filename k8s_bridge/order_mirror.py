@@ -1,0 +1,157 @@
+"""Mirror an Order workflow's progress into Kubernetes: Challenges, status, Events.
+
+This is the bridge's implementation of the workflow's observer interface. It receives
+whole snapshots and converges Kubernetes to them, so a repeated or late snapshot is
+harmless; it never talks to the CA.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from activities.issuer_config import ACME_CHALLENGE_TYPES
+from k8s_bridge.challenge_resources import (
+    ORDER_LABEL,
+    challenge_body,
+    challenge_status,
+)
+from k8s_bridge.crd_models import Challenge, Order
+from k8s_bridge.event_recorder import EventRecorder, InvolvedObject
+from k8s_bridge.kube_api import KubeApi
+from k8s_bridge.status_writes import write_status
+from workflows.order_progress import OrderProgress, OrderUpdate
+
+log = logging.getLogger(__name__)
+
+
+def order_status(progress: OrderProgress) -> dict[str, Any]:
+    """The Order's status as the reference system shows it, from the workflow's progress."""
+    return {
+        "url": progress.url or None,
+        "finalizeURL": progress.finalize_url or None,
+        "authorizations": [
+            {
+                "url": a.url,
+                "identifier": a.identifier,
+                "wildcard": a.wildcard,
+                "initialState": a.initial_state or None,
+                "challenges": [
+                    {
+                        "url": c.url,
+                        "token": c.token,
+                        "type": ACME_CHALLENGE_TYPES.get(c.type, c.type),
+                    }
+                    for c in a.challenges
+                ],
+            }
+            for a in progress.authorizations
+        ]
+        or None,
+        "certificate": progress.certificate or None,
+        "state": progress.state or None,
+        "reason": progress.reason,
+        "failureTime": progress.failure_time or None,
+    }
+
+
+class KubernetesOrderObserver:
+    """Converges an Order's Challenges, status and Events to a workflow snapshot."""
+
+    def __init__(self, api: KubeApi, events: EventRecorder) -> None:
+        self._api = api
+        self._events = events
+
+    def publish(self, update: OrderUpdate) -> None:
+        try:
+            order = self._api.get(Order.PLURAL, update.namespace, update.order_name)
+        except ApiException as error:
+            if error.status == 404:
+                log.info(
+                    "Order %s/%s is gone; ignoring its progress",
+                    update.namespace,
+                    update.order_name,
+                )
+                return
+            raise
+        metadata: dict[str, Any] = order["metadata"]
+        if update.resource_uid and metadata.get("uid") != update.resource_uid:
+            log.info(
+                "Order %s/%s was recreated; ignoring the old workflow's progress",
+                update.namespace,
+                update.order_name,
+            )
+            return
+        challenges = self._ensure_challenges(update, order)
+        write_status(
+            self._api,
+            plural=Order.PLURAL,
+            namespace=update.namespace,
+            name=update.order_name,
+            current=order.get("status"),
+            desired=order_status(update.progress),
+        )
+        for progress in update.progress.challenges:
+            existing = challenges.get(progress.spec.name)
+            if existing is not None:
+                write_status(
+                    self._api,
+                    plural=Challenge.PLURAL,
+                    namespace=update.namespace,
+                    name=progress.spec.name,
+                    current=existing.get("status"),
+                    desired=challenge_status(progress),
+                )
+        self._record_events(update, str(metadata["uid"]), challenges)
+
+    def _ensure_challenges(
+        self, update: OrderUpdate, order: dict[str, Any]
+    ) -> dict[str, dict[str, Any]]:
+        """Every challenge of the snapshot exists as a resource owned by the Order."""
+        wanted = update.progress.challenges
+        if not wanted:
+            return {}
+        existing = {
+            c["metadata"]["name"]: c
+            for c in self._api.list(
+                Challenge.PLURAL, update.namespace, f"{ORDER_LABEL}={update.order_name}"
+            )
+        }
+        for progress in wanted:
+            if progress.spec.name in existing:
+                continue
+            body = challenge_body(
+                progress,
+                order_name=update.order_name,
+                order_uid=order["metadata"]["uid"],
+                issuer_ref=order["spec"]["issuerRef"],
+            )
+            try:
+                existing[progress.spec.name] = self._api.create(
+                    Challenge.PLURAL, update.namespace, body
+                )
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+                existing[progress.spec.name] = self._api.get(
+                    Challenge.PLURAL, update.namespace, progress.spec.name
+                )
+        return existing
+
+    def _record_events(
+        self, update: OrderUpdate, order_uid: str, challenges: dict[str, dict[str, Any]]
+    ) -> None:
+        for event in update.progress.events:
+            if event.kind == Order.KIND:
+                uid = order_uid
+            else:
+                challenge = challenges.get(event.object_name)
+                if challenge is None:
+                    continue
+                uid = challenge["metadata"]["uid"]
+            involved = InvolvedObject(
+                kind=event.kind, namespace=update.namespace, name=event.object_name, uid=uid
+            )
+            self._events.record(involved, event)

@@ -1,0 +1,145 @@
+"""Order workflows seen from the bridge: start once per Order, notice ends, cancel.
+
+The workflow id derives from the Order (``order/<namespace>/<name>``) and the Order's
+UID is kept in the workflow's memo, so starting again is harmless and a workflow left
+by a deleted namesake is told apart from the current Order's.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowHistoryEventFilterType,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from k8s_bridge.order_input import order_key_of, order_workflow_id
+from workflows.order import OrderInput, OrderResult, OrderWorkflow
+
+log = logging.getLogger(__name__)
+UID_MEMO = "orderUID"
+
+
+@dataclass(frozen=True)
+class WorkflowState:
+    """What the bridge learned about an Order's workflow."""
+
+    running: bool
+    status: WorkflowExecutionStatus | None = None
+    detail: str = ""
+
+
+def ended_reason(workflow_id: str, status: WorkflowExecutionStatus | None, detail: str) -> str:
+    """Why an Order whose workflow ended without reporting a final state failed."""
+    how = {
+        WorkflowExecutionStatus.TERMINATED: "was terminated from Temporal",
+        WorkflowExecutionStatus.CANCELED: "was cancelled from Temporal",
+        WorkflowExecutionStatus.TIMED_OUT: "timed out",
+        WorkflowExecutionStatus.FAILED: "failed",
+    }.get(status or WorkflowExecutionStatus.FAILED, "ended")
+    return f"Order workflow {workflow_id} {how}" + (f": {detail}" if detail else "")
+
+
+class OrderWorkflows:
+    def __init__(self, client: Client, *, task_queue: str) -> None:
+        self._client = client
+        self._task_queue = task_queue
+        self._confirmed: set[str] = set()
+
+    async def _memo_uid(self, handle: WorkflowHandle[OrderWorkflow, OrderResult]) -> str:
+        description = await handle.describe()
+        memo = await description.memo()
+        return str(memo.get(UID_MEMO, ""))
+
+    async def _start(
+        self, order: OrderInput, reuse: WorkflowIDReusePolicy
+    ) -> WorkflowHandle[OrderWorkflow, OrderResult]:
+        names = [
+            n
+            for n in [order.names.common_name, *order.names.dns_names, *order.names.ip_addresses]
+            if n
+        ]
+        return await self._client.start_workflow(
+            OrderWorkflow.run,
+            order,
+            id=order_workflow_id(order.namespace, order.order_name),
+            task_queue=self._task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=reuse,
+            memo={UID_MEMO: order.resource_uid},
+            static_summary=f"ACME order for {', '.join(dict.fromkeys(names))}",
+            static_details=(
+                f"Order {order.namespace}/{order.order_name} (uid "
+                f"{order.resource_uid})\n\nIssuer: {order.issuer.name}\n\n"
+                f"ACME server: {order.issuer.server}"
+            ),
+        )
+
+    async def ensure(self, order: OrderInput) -> WorkflowState:
+        """Start the Order's workflow unless it exists; report if it already ended."""
+        uid = order.resource_uid
+        workflow_id = order_workflow_id(order.namespace, order.order_name)
+        try:
+            handle = await self._start(order, WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        except WorkflowAlreadyStartedError:
+            handle = self._client.get_workflow_handle_for(OrderWorkflow.run, workflow_id)
+            description = await handle.describe()
+            if str((await description.memo()).get(UID_MEMO, "")) != uid:
+                log.info("%s belonged to an earlier Order of that name; starting anew", workflow_id)
+                await self._start(order, WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+                self._confirmed.add(uid)
+                return WorkflowState(running=True)
+            return WorkflowState(
+                running=False, status=description.status, detail=await self._end_detail(handle)
+            )
+        if uid not in self._confirmed:
+            if await self._memo_uid(handle) != uid:
+                log.info("%s still runs for a deleted namesake; cancelling it", workflow_id)
+                await handle.cancel()
+                return WorkflowState(running=False)
+            self._confirmed.add(uid)
+        return WorkflowState(running=True)
+
+    async def _end_detail(self, handle: WorkflowHandle[OrderWorkflow, OrderResult]) -> str:
+        """The reason an operator gave when terminating, if that is how it ended."""
+        close = WorkflowHistoryEventFilterType.CLOSE_EVENT
+        async for event in handle.fetch_history_events(event_filter_type=close):
+            if event.HasField("workflow_execution_terminated_event_attributes"):
+                return str(event.workflow_execution_terminated_event_attributes.reason)
+        return ""
+
+    async def cancel(self, namespace: str, name: str, uid: str) -> bool:
+        """Cancel the running workflow of a deleted Order (only if it is that Order's)."""
+        handle = self._client.get_workflow_handle(order_workflow_id(namespace, name))
+        try:
+            description = await handle.describe()
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                return False
+            if uid and str((await description.memo()).get(UID_MEMO, "")) != uid:
+                return False
+            await handle.cancel()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        self._confirmed.discard(uid)
+        log.info("cancelled the workflow of deleted Order %s/%s", namespace, name)
+        return True
+
+    async def running_orders(self) -> list[tuple[str, str]]:
+        """(order key, uid) of every running Order workflow started by a bridge."""
+        found = []
+        query = "WorkflowType = 'OrderWorkflow' AND ExecutionStatus = 'Running'"
+        async for execution in self._client.list_workflows(query):
+            key = order_key_of(execution.id)
+            uid = str((await execution.memo()).get(UID_MEMO, ""))
+            if key is not None and uid:
+                found.append((key, uid))
+        return found
