@@ -1,0 +1,101 @@
+"""Fixtures for bridge tests: CRDs, a bridge process, an order worker, a namespace."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import config as kube_config
+from temporalio.client import Client
+
+from acmeflow.devstack.stack import StackInfo
+from activities.kubernetes_secrets import KubernetesSecrets
+from activities.secret_refs import SecretStore
+from tests.bridge.bridge_harness import BridgeProcess, issuer_manifest, tsig_secret, unique
+from tests.k8s.kube_helpers import Kubectl, install_acmeflow_crds, temporary_namespace
+from tests.orders.order_harness import worker_config
+from worker.build import build_worker
+
+
+@pytest.fixture(scope="session")
+def kubectl(stack: StackInfo) -> Kubectl:
+    kubectl = Kubectl(stack)
+    install_acmeflow_crds(kubectl)
+    return kubectl
+
+
+@pytest.fixture(scope="module")
+def queues() -> tuple[str, str]:
+    return unique("orders"), unique("bridge")
+
+
+@pytest.fixture(scope="module")
+def bridge(
+    stack: StackInfo,
+    kubectl: Kubectl,
+    queues: tuple[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[BridgeProcess]:
+    log = tmp_path_factory.mktemp("bridge") / "bridge.log"
+    process = BridgeProcess(stack, queues[0], queues[1], log)
+    process.start()
+    yield process
+    process.stop()
+    print(f"bridge log ({log}):\n{process.log()[-4000:]}")
+
+
+class WorkerThread:
+    """An order worker on its own event loop, so synchronous tests can block freely."""
+
+    def __init__(self, stack: StackInfo, task_queue: str) -> None:
+        self._stack = stack
+        self._task_queue = task_queue
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        client = await Client.connect(self._stack.temporal_address)
+        api_client = kube_config.new_client_from_config(config_file=str(self._stack.kubeconfig))
+        secrets = SecretStore(kubernetes=KubernetesSecrets(api_client))
+        async with build_worker(
+            client, worker_config(self._stack, self._task_queue), secrets=secrets
+        ):
+            self._ready.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> WorkerThread:
+        self._thread.start()
+        assert self._ready.wait(30), "order worker did not start"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def order_worker(stack: StackInfo, queues: tuple[str, str]) -> Iterator[None]:
+    with WorkerThread(stack, queues[0]):
+        yield
+
+
+@pytest.fixture
+def namespace(stack: StackInfo, kubectl: Kubectl) -> Iterator[str]:
+    with temporary_namespace(kubectl, "bridge") as name:
+        kubectl.create(tsig_secret(stack, name))
+        kubectl.create(issuer_manifest(stack, name))
+        yield name
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    path = Path(__file__).resolve().parents[2] / "artifacts"
+    path.mkdir(exist_ok=True)
+    return path
