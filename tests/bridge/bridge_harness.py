@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import re
@@ -15,9 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from temporalio.client import Client
+
 from acmeflow.devstack.stack import StackInfo
 from activities.csr import RequestedNames, build_csr, generate_private_key
 from tests.k8s.kube_helpers import Kubectl
+from workflows.order import OrderWorkflow
+from workflows.order_progress import OrderProgress
 
 EVENT_HEADER = ("Type", "Reason", "Age", "From", "Message")
 
@@ -205,3 +210,41 @@ def describe_field(output: str, section: str, label: str) -> str | None:
         if inside and line.startswith(f"  {label}:"):
             return line.split(":", 1)[1].strip()
     return None
+
+
+def workflow_progress(stack: StackInfo, workflow_id: str) -> OrderProgress:
+    """Query the Order workflow directly (from a synchronous test)."""
+
+    async def query() -> OrderProgress:
+        client = await Client.connect(stack.temporal_address)
+        handle = client.get_workflow_handle_for(OrderWorkflow.run, workflow_id)
+        return await handle.query(OrderWorkflow.progress)
+
+    return asyncio.run(query())
+
+
+def workflow_runs(stack: StackInfo, workflow_id: str) -> list[str]:
+    """Statuses of every run Temporal has for ``workflow_id``."""
+
+    async def runs() -> list[str]:
+        client = await Client.connect(stack.temporal_address)
+        return [
+            str(e.status.name) async for e in client.list_workflows(f"WorkflowId = '{workflow_id}'")
+        ]
+
+    return asyncio.run(runs())
+
+
+def challenge_names(kubectl: Kubectl, namespace: str, order: str) -> list[str]:
+    result = kubectl(
+        "get",
+        "challenges",
+        "-n",
+        namespace,
+        "-l",
+        f"acmeflow.io/order={order}",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+        check=False,
+    )
+    return sorted(result.stdout.split())

@@ -50,9 +50,10 @@ def bridge(
 class WorkerThread:
     """An order worker on its own event loop, so synchronous tests can block freely."""
 
-    def __init__(self, stack: StackInfo, task_queue: str) -> None:
+    def __init__(self, stack: StackInfo, task_queue: str, **overrides: object) -> None:
         self._stack = stack
         self._task_queue = task_queue
+        self._overrides = overrides
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -81,8 +82,12 @@ class WorkerThread:
 
 
 @pytest.fixture(scope="module")
-def order_worker(stack: StackInfo, queues: tuple[str, str]) -> Iterator[None]:
-    with WorkerThread(stack, queues[0]):
+def order_worker(
+    stack: StackInfo, queues: tuple[str, str], request: pytest.FixtureRequest
+) -> Iterator[None]:
+    """A test module may set ``WORKER_OVERRIDES`` (WorkerConfig fields) for its worker."""
+    overrides = getattr(request.module, "WORKER_OVERRIDES", {})
+    with WorkerThread(stack, queues[0], **overrides):
         yield
 
 

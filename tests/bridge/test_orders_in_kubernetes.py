@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
-from acmeflow.devstack.stack import StackInfo
+from collections.abc import Iterator
+
+import pytest
+
+from acmeflow.devstack.pebble import PebbleEndpoints, PebbleOptions
+from acmeflow.devstack.processes import stop_pid_file
+from acmeflow.devstack.stack import StackInfo, start_extra_pebble
+from activities.challenge_values import dns01_record_name
 from tests.bridge.bridge_harness import (
     BridgeProcess,
+    challenge_names,
     describe_events,
     describe_field,
+    dns01_solver,
+    issuer_manifest,
     order_manifest,
+    order_state,
+    wait_for,
     wait_for_state,
+    workflow_progress,
+    workflow_runs,
 )
 from tests.k8s.kube_helpers import Kubectl
+from tests.orders.order_harness import txt_values
+
+FINAL = ("valid", "invalid", "errored")
+
+
+@pytest.fixture(scope="module")
+def reusing_pebble(stack: StackInfo) -> Iterator[PebbleEndpoints]:
+    """A Pebble that always reuses a valid authorization of the same account."""
+    process, endpoints = start_extra_pebble(
+        stack, PebbleOptions(name="pebble-reuse", authz_reuse_percent=100)
+    )
+    yield endpoints
+    stop_pid_file(process.pid_path)
 
 
 def test_order_for_two_names_reads_like_the_reference(
@@ -22,7 +49,7 @@ def test_order_for_two_names_reads_like_the_reference(
 ) -> None:
     name = "example-com-1217431265"
     kubectl.create(order_manifest(namespace, name, ["test1.example.com", "test2.example.com"]))
-    assert wait_for_state(kubectl, namespace, name, ("valid", "invalid", "errored")) == "valid"
+    assert wait_for_state(kubectl, namespace, name, FINAL) == "valid"
 
     order = kubectl.get("order", name, namespace=namespace)
     assert "BEGIN CERTIFICATE" in order["status"]["certificate"]
@@ -67,3 +94,109 @@ def test_order_for_two_names_reads_like_the_reference(
     assert [(o["kind"], o["name"], o["uid"]) for o in owners] == [
         ("Order", name, order["metadata"]["uid"])
     ]
+
+
+def test_wildcard_and_apex_by_dns01(
+    stack: StackInfo,
+    kubectl: Kubectl,
+    bridge: BridgeProcess,
+    order_worker: None,
+    namespace: str,
+) -> None:
+    kubectl.create(issuer_manifest(stack, namespace, "dns", solvers=[dns01_solver(stack)]))
+    order = order_manifest(namespace, "wildcard", ["*.example.com", "example.com"], issuer="dns")
+    kubectl.create(order)
+    assert wait_for_state(kubectl, namespace, "wildcard", FINAL) == "valid"
+    challenges = [
+        kubectl.get("challenge", n, namespace=namespace)["spec"]
+        for n in challenge_names(kubectl, namespace, "wildcard")
+    ]
+    assert sorted((c["dnsName"], c["wildcard"], c["type"]) for c in challenges) == [
+        ("example.com", False, "DNS-01"),
+        ("example.com", True, "DNS-01"),
+    ]
+    assert txt_values(stack, dns01_record_name("example.com")) == []
+
+
+def test_an_order_for_a_missing_issuer_waits_and_says_so(
+    stack: StackInfo,
+    kubectl: Kubectl,
+    bridge: BridgeProcess,
+    order_worker: None,
+    namespace: str,
+) -> None:
+    kubectl.create(order_manifest(namespace, "early", ["test3.example.com"], issuer="later"))
+    reason = wait_for(
+        lambda: kubectl.get("order", "early", namespace=namespace).get("status", {}).get("reason"),
+        "a reason on the waiting Order",
+    )
+    assert reason == (
+        f'Waiting for Issuer "{namespace}/later" to exist; the Order starts as soon as it does'
+    )
+    assert order_state(kubectl, namespace, "early") == ""
+    kubectl.create(issuer_manifest(stack, namespace, "later"))
+    assert wait_for_state(kubectl, namespace, "early", FINAL) == "valid"
+    assert kubectl.get("order", "early", namespace=namespace)["status"]["reason"] == ""
+
+
+def test_a_reused_authorization_gets_no_challenge(
+    stack: StackInfo,
+    kubectl: Kubectl,
+    bridge: BridgeProcess,
+    order_worker: None,
+    namespace: str,
+    reusing_pebble: PebbleEndpoints,
+) -> None:
+    kubectl.create(issuer_manifest(stack, namespace, "reuse", server=reusing_pebble.directory_url))
+    kubectl.create(order_manifest(namespace, "first", ["test4.example.com"], issuer="reuse"))
+    assert wait_for_state(kubectl, namespace, "first", FINAL) == "valid"
+    kubectl.create(order_manifest(namespace, "second", ["test4.example.com"], issuer="reuse"))
+    assert wait_for_state(kubectl, namespace, "second", FINAL) == "valid"
+    status = kubectl.get("order", "second", namespace=namespace)["status"]
+    assert [a["initialState"] for a in status["authorizations"]] == ["valid"]
+    assert challenge_names(kubectl, namespace, "second") == []
+    assert len(challenge_names(kubectl, namespace, "first")) == 1
+    described = kubectl("describe", "order", "second", "-n", namespace).stdout
+    assert describe_events(described) == [("Normal", "OrderValid", "Order completed successfully")]
+
+
+def test_a_killed_bridge_resumes_without_duplicates(
+    stack: StackInfo,
+    kubectl: Kubectl,
+    bridge: BridgeProcess,
+    order_worker: None,
+    namespace: str,
+) -> None:
+    kubectl.create(
+        order_manifest(namespace, "survivor", ["test5.example.com", "test6.example.com"])
+    )
+    wait_for(
+        lambda: len(challenge_names(kubectl, namespace, "survivor")) == 2,
+        "the bridge to create both Challenges",
+    )
+    bridge.kill()
+    try:
+        workflow_id = f"order/{namespace}/survivor"
+        wait_for(
+            lambda: workflow_progress(stack, workflow_id).state == "valid",
+            "the workflow to finish while the bridge is down",
+        )
+        assert order_state(kubectl, namespace, "survivor") != "valid"
+    finally:
+        bridge.start()
+    assert wait_for_state(kubectl, namespace, "survivor", FINAL) == "valid"
+    reasons = [
+        r
+        for _, r, _ in describe_events(
+            kubectl("describe", "order", "survivor", "-n", namespace).stdout
+        )
+    ]
+    assert reasons == ["Created", "Created", "OrderValid"]
+    for challenge in challenge_names(kubectl, namespace, "survivor"):
+        described = kubectl("describe", "challenge", challenge, "-n", namespace).stdout
+        assert [r for _, r, _ in describe_events(described)] == [
+            "Started",
+            "Presented",
+            "DomainVerified",
+        ]
+    assert workflow_runs(stack, workflow_id) == ["COMPLETED"]
