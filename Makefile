@@ -19,9 +19,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-# Kubernetes binaries, built from the Go module proxy once and cached in ~/.cache/acmeflow.
+# Pebble and the Kubernetes binaries, built from the Go module proxy once, cached in ~/.cache/acmeflow.
 kube: venv
-	$(BIN)/python -m acmeflow.devstack.kube_build
+	$(BIN)/python -m acmeflow.devstack.go_builds
 
 demo: setup
 	bash deploy/demo.sh

@@ -201,14 +201,25 @@ class AcmeOrderActivities:
 
     @activity.defn
     def create_order(self, request: CreateOrderInput) -> AcmeOrderState:
-        """Create the ACME order once: a retry after a crash reloads the first one."""
+        """Create the ACME order once: a retry after a crash finds the first one.
+
+        The order URL is recorded as heartbeat details the moment the CA answers. If a
+        worker died before its answer arrived, the retry looks for an order of this account
+        with exactly these identifiers still open (RFC 8555 §7.1.2.1 orders list) before
+        creating another. CAs without an orders list (Let's Encrypt) leave that window
+        open: at worst one extra pending order, which expires unused.
+        """
         account = self._clients.account(request.issuer, request.account_uri)
         created = activity.info().heartbeat_details
         if created:
-            url = str(created[0])
-            body, _ = _post_as_get(account, url, "reload ACME order")
-            return order_state(url, body)
+            return self._reload_order(account, str(created[0]))
         dns_names, ips = csr_identifiers(request.csr_pem)
+        wanted = {("dns", n.lower()) for n in dns_names} | {("ip", ip) for ip in ips}
+        if activity.info().attempt > 1:
+            found = find_open_order(account, wanted)
+            if found is not None:
+                activity.heartbeat(found.url)
+                return found
         identifiers = [
             messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=n) for n in dns_names
         ]
@@ -221,6 +232,11 @@ class AcmeOrderActivities:
         url = str(response.headers["Location"])
         activity.heartbeat(url)
         return order_state(url, dict(response.json()))
+
+    @staticmethod
+    def _reload_order(account: Account, url: str) -> AcmeOrderState:
+        body, _ = _post_as_get(account, url, "reload ACME order")
+        return order_state(url, body)
 
     @activity.defn
     def describe_authorization(self, resource: AcmeResource) -> AuthorizationState:
@@ -318,6 +334,30 @@ class AcmeOrderActivities:
             if error.type != ACME_PROBLEM:
                 raise
             activity.logger.info("CA refused to deactivate %s: %s", authorization.url, error)
+
+
+def order_identifiers(body: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (str(i.get("type")), str(i.get("value", "")).lower()) for i in body.get("identifiers", [])
+    }
+
+
+def find_open_order(
+    account: Account, wanted: set[tuple[str, str]], newest: int = 20
+) -> AcmeOrderState | None:
+    """The newest pending/ready order of the account for exactly ``wanted``, if listed."""
+    account_body, _ = _post_as_get(account, account.uri, "read ACME account")
+    url = account_body.get("orders")
+    order_urls: list[str] = []
+    while url:
+        listing, response = _post_as_get(account, str(url), "list ACME orders")
+        order_urls += [str(u) for u in listing.get("orders", [])]
+        url = response.links.get("next", {}).get("url")
+    for order_url in reversed(order_urls[-newest:]):
+        body, _ = _post_as_get(account, order_url, "read ACME order")
+        if body.get("status") in ("pending", "ready") and order_identifiers(body) == wanted:
+            return order_state(order_url, body)
+    return None
 
 
 def top_issuer_common_name(chain_pem: str) -> str:

@@ -1,6 +1,6 @@
 """etcd, kube-apiserver (RBAC on) and kube-controller-manager (garbage collection).
 
-The binaries come from :mod:`acmeflow.devstack.kube_build`; etcd is Debian's. The admin
+The binaries come from :mod:`acmeflow.devstack.go_builds`; etcd is Debian's. The admin
 identity is a client certificate in ``system:masters``; everything else a test needs
 (an unprivileged user, a service account) is reached by impersonation.
 """
@@ -18,7 +18,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from acmeflow.devstack.kube_build import binary_path
+from acmeflow.devstack.go_builds import binary_path
 from acmeflow.devstack.processes import ServerProcess
 from acmeflow.devstack.tls import KeyPair, create_ca, issue_leaf
 

@@ -8,12 +8,12 @@ checking a chain) can trust them.
 from __future__ import annotations
 
 import json
-import shutil
 import ssl
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from acmeflow.devstack.go_builds import pebble_binary
 from acmeflow.devstack.processes import ServerProcess
 from acmeflow.devstack.tls import KeyPair, issue_leaf
 
@@ -31,7 +31,8 @@ class PebbleOptions:
     nonce_reject_percent: int = 5
     authz_reuse_percent: int = 0
     validity_seconds: int | None = None
-    binary: str = "/usr/bin/pebble"
+    binary: str = ""
+    """Pebble to run; the stack's own build by default (see ``go_builds``)."""
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,13 @@ def pebble_process(
             "externalAccountBindingRequired": bool(options.eab_keys),
             "externalAccountMACKeys": options.eab_keys,
             "domainBlocklist": list(BLOCKED_DOMAINS),
-            **(
-                {"certificateValidityPeriod": options.validity_seconds}
-                if options.validity_seconds
-                else {}
-            ),
+            "profiles": {
+                "default": {
+                    "description": "90 days, unless the test asks for less",
+                    "validityPeriod": options.validity_seconds or 7776000,
+                },
+                "shortlived": {"description": "six days", "validityPeriod": 518400},
+            },
         }
     }
     config_path = home / "pebble-config.json"
@@ -99,7 +102,7 @@ def pebble_process(
         _management_get(endpoints.directory_url, tls_ca.cert_path)
         return True
 
-    binary = shutil.which(options.binary) or options.binary
+    binary = options.binary or str(pebble_binary())
     process = ServerProcess(
         name=options.name,
         argv=[binary, "-config", str(config_path), "-dnsserver", dns_address],

@@ -15,8 +15,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from acmeflow.devstack.bind import DnsEndpoints, bind_process
+from acmeflow.devstack.go_builds import build_kube_binaries, build_pebble
 from acmeflow.devstack.kube import KubeEndpoints, etcd_process, kube_processes
-from acmeflow.devstack.kube_build import build_kube_binaries
 from acmeflow.devstack.pebble import PebbleEndpoints, PebbleOptions, pebble_process, save_roots
 from acmeflow.devstack.processes import ServerProcess, free_port, stop_pid_file
 from acmeflow.devstack.solver import solver_process
@@ -213,7 +213,9 @@ class DevStack:
 
     def up(self, timeout: float = HEALTH_TIMEOUT_S) -> StackInfo:
         """Start every server, return once all answer; stop what started if one fails."""
-        build_kube_binaries(self.state_dir / "logs" / "kube-build.log")
+        build_log = self.state_dir / "logs" / "go-build.log"
+        build_pebble(build_log)
+        build_kube_binaries(build_log)
         self.info.http01_store.mkdir(parents=True, exist_ok=True)
         self.info.save()
         started = time.monotonic()

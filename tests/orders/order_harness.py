@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dns.message
 import dns.query
@@ -66,17 +67,18 @@ def issuer(
     )
 
 
-def worker_config(stack: StackInfo, task_queue: str, **overrides: object) -> WorkerConfig:
-    return WorkerConfig(
-        temporal_address=stack.temporal_address,
-        task_queue=task_queue,
-        http01_store_dir=stack.http01_store,
-        self_check_resolver=stack.dns_address,
-        self_check_http01_port=stack.http01_port,
-        self_check_dns_port=stack.ports.dns,
-        graceful_shutdown_s=1,
-        **overrides,
-    )  # type: ignore[arg-type]
+def worker_config(stack: StackInfo, task_queue: str, **overrides: Any) -> WorkerConfig:
+    """A worker wired to the stack's responder and BIND9; ``overrides`` win."""
+    settings: dict[str, Any] = {
+        "temporal_address": stack.temporal_address,
+        "task_queue": task_queue,
+        "http01_store_dir": stack.http01_store,
+        "self_check_resolver": stack.dns_address,
+        "self_check_http01_port": stack.http01_port,
+        "self_check_dns_port": stack.ports.dns,
+        "graceful_shutdown_s": 1,
+    }
+    return WorkerConfig(**(settings | overrides))
 
 
 @dataclass

@@ -1,9 +1,11 @@
-"""Build kube-apiserver, kube-controller-manager and kubectl from the Go module proxy.
+"""Binaries the stack builds from the Go module proxy, cached outside the repo by version.
 
-No prebuilt Kubernetes binaries can be downloaded here, so the stack compiles them once
-and caches them outside the repository, keyed by version. k/k's go.mod points its
-``k8s.io/*`` staging modules at ``./staging``; a module that merely requires
-k/k must replace each of them with the published ``v0.Y.Z`` tag instead.
+No prebuilt binaries can be downloaded here, so the stack compiles them once:
+kube-apiserver, kube-controller-manager and kubectl, and Pebble. k/k's go.mod points its
+``k8s.io/*`` staging modules at ``./staging``; a module that merely requires k/k must
+replace each of them with the published ``v0.Y.Z`` tag instead. Pebble is the current
+release rather than Debian's 2.4, which deadlocks under a few hundred concurrent orders
+(FinalizeOrder goroutines waiting on the store's lock forever).
 """
 
 from __future__ import annotations
@@ -21,11 +23,41 @@ KUBE_VERSION = "v1.35.4"
 KUBE_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kubectl")
 
 
-def cache_root() -> Path:
+PEBBLE_PACKAGE = "github.com/letsencrypt/pebble/v2/cmd/pebble"
+PEBBLE_VERSION = "v2.10.3"
+
+
+def cache_base() -> Path:
     """Where built binaries live; outside the repo so clones and CI runs share them."""
     configured = os.environ.get("ACMEFLOW_CACHE_DIR")
-    base = Path(configured) if configured else Path.home() / ".cache" / "acmeflow"
-    return base / "kube" / KUBE_VERSION
+    return Path(configured) if configured else Path.home() / ".cache" / "acmeflow"
+
+
+def cache_root() -> Path:
+    return cache_base() / "kube" / KUBE_VERSION
+
+
+def pebble_binary() -> Path:
+    return cache_base() / "pebble" / PEBBLE_VERSION / "pebble"
+
+
+def build_pebble(log: Path | None = None) -> float:
+    """``go install`` Pebble into the cache unless present; return seconds spent."""
+    target = pebble_binary()
+    if target.is_file():
+        return 0.0
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="acmeflow-pebble-") as tmp:
+        env_bin = Path(tmp) / "bin"
+        _go(
+            ["install", f"{PEBBLE_PACKAGE}@{PEBBLE_VERSION}"],
+            Path(tmp),
+            log,
+            extra_env={"GOBIN": str(env_bin), "GOFLAGS": "-buildvcs=false"},
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(env_bin / "pebble"), target)
+    return time.monotonic() - started
 
 
 def binary_path(command: str) -> Path:
@@ -58,8 +90,15 @@ def _version_ldflags() -> str:
     return " ".join(["-s", "-w", *flags])
 
 
-def _go(args: list[str], cwd: Path, log: Path | None = None) -> str:
-    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod -buildvcs=false"}
+def _go(
+    args: list[str], cwd: Path, log: Path | None = None, extra_env: dict[str, str] | None = None
+) -> str:
+    env = {
+        **os.environ,
+        "CGO_ENABLED": "0",
+        "GOFLAGS": "-mod=mod -buildvcs=false",
+        **(extra_env or {}),
+    }
     out = subprocess.run(
         ["go", *args], cwd=cwd, env=env, check=False, capture_output=True, text=True
     )
@@ -120,5 +159,8 @@ def build_kube_binaries(log: Path | None = None) -> float:
 
 
 if __name__ == "__main__":
-    seconds = build_kube_binaries(Path(tempfile.gettempdir()) / "acmeflow-kube-build.log")
+    build_log = Path(tempfile.gettempdir()) / "acmeflow-go-build.log"
+    seconds = build_pebble(build_log)
+    print(f"pebble {PEBBLE_VERSION} ready at {pebble_binary()} ({seconds:.0f}s)")
+    seconds = build_kube_binaries(build_log)
     print(f"kubernetes {KUBE_VERSION} binaries ready in {cache_root()} ({seconds:.0f}s)")
