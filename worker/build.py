@@ -20,6 +20,7 @@ from activities.http01 import DirectoryStore, Http01Activities, Http01Publisher
 from activities.order_observer import LoggingObserver, ObserverActivities, OrderObserver
 from activities.secret_refs import SecretStore
 from worker.config import WorkerConfig
+from worker.kubernetes import KubernetesServices, kubernetes_services
 from worker.sandbox import workflow_runner
 from workflows.order import OrderWorkflow
 
@@ -41,7 +42,10 @@ class NoHttp01Store:
     """Refuses HTTP-01 with a reason when this worker was given nowhere to publish tokens."""
 
     def publish(self, spec: ChallengeSpec) -> None:
-        raise bad_request("this worker has no HTTP-01 store: start it with --http01-store-dir")
+        raise bad_request(
+            "this worker has no HTTP-01 store: start it with --http01-store-dir "
+            "(or --kubernetes true inside a cluster)"
+        )
 
     def withdraw(self, spec: ChallengeSpec) -> None:
         return None
@@ -55,8 +59,13 @@ def self_check_settings(config: WorkerConfig) -> SelfCheckSettings:
     )
 
 
-def http01_publisher(store_dir: Path | None) -> Http01Publisher:
-    return DirectoryStore(store_dir) if store_dir else NoHttp01Store()
+def http01_publisher(
+    store_dir: Path | None, kubernetes: Http01Publisher | None = None
+) -> Http01Publisher:
+    """A configured store directory wins; else the cluster's routing, if any."""
+    if store_dir:
+        return DirectoryStore(store_dir)
+    return kubernetes or NoHttp01Store()
 
 
 def build_worker(
@@ -68,12 +77,19 @@ def build_worker(
     http01: Http01Publisher | None = None,
     dns01: Dns01Activities | None = None,
     extra_activities: Sequence[object] = (),
+    kubernetes: KubernetesServices | None = None,
 ) -> Worker:
-    secrets = secrets or SecretStore()
+    """The worker; with ``config.kubernetes`` (or ``kubernetes`` given) it uses the cluster."""
+    if kubernetes is None and config.kubernetes:
+        kubernetes = kubernetes_services(config)
+    secrets = secrets or SecretStore(kubernetes=kubernetes.secrets if kubernetes else None)
+    http01 = http01 or http01_publisher(
+        config.http01_store_dir, kubernetes.http01 if kubernetes else None
+    )
     settings = self_check_settings(config)
     instances = [
         AcmeOrderActivities(AcmeClients(secrets), secrets),
-        Http01Activities(http01 or http01_publisher(config.http01_store_dir), settings),
+        Http01Activities(http01, settings),
         dns01 or Dns01Activities(Rfc2136Updater(secrets), settings),
         ObserverActivities(observer or LoggingObserver()),
         *extra_activities,

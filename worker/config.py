@@ -65,6 +65,14 @@ class WorkerConfig(TemporalSettings):
     """Port the HTTP-01 self-check connects to (80 on the internet)."""
     self_check_dns_port: int = 53
     """Port of the zone's authoritative servers for the DNS-01 propagation check."""
+    kubernetes: bool = False
+    """Use Kubernetes Secrets and in-cluster HTTP-01 routing (Ingress or Gateway HTTPRoute)."""
+    kubeconfig: Path | None = None
+    """Kubeconfig for --kubernetes; the in-cluster service account when unset."""
+    solver_namespace: str = "acmeflow"
+    """Namespace of the acmeflow-solver Service that in-cluster HTTP-01 routes lead to."""
+    cluster_domain: str = "cluster.local"
+    """The cluster's DNS domain, for the solver Service's name seen from other namespaces."""
 
 
 def _env_values(model: type[BaseModel], env: Mapping[str, str]) -> dict[str, str]:

@@ -1,4 +1,9 @@
-"""``acmeflow solver``: run the HTTP-01 responder."""
+"""``acmeflow solver``: run the HTTP-01 responder.
+
+Tokens come from directories the workers write (``--store-dir``, standalone) and/or from
+the Challenge resources of a cluster (``--kubernetes``, watched in a background thread);
+with both, the first source that knows a token answers.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,10 @@ import logging
 import signal
 from pathlib import Path
 
+from acmeflow.solver.challenge_cache import ChallengeCache, KubernetesChallengeFeed
 from acmeflow.solver.server import DirectoryTokens, FirstMatch, SolverServer, TokenSource
 from activities.challenge_spec import split_host_port
+from worker.kubernetes import kubernetes_api_client
 
 log = logging.getLogger(__name__)
 
@@ -27,26 +34,54 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=[],
         help="serve tokens the workers wrote to this directory (repeatable)",
     )
+    solver.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="serve the tokens of HTTP-01 Challenge resources (list and watch challenges)",
+    )
+    solver.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        help="with --kubernetes: kubeconfig to use (default: the in-cluster service account)",
+    )
+    solver.add_argument(
+        "--namespace",
+        default="",
+        help="with --kubernetes: watch Challenges of this namespace only (default: all)",
+    )
     solver.set_defaults(run=run)
 
 
 def token_sources(args: argparse.Namespace) -> list[TokenSource]:
-    return [DirectoryTokens(directory) for directory in args.store_dir]
+    """Directory sources first, then the Challenge cache (not yet started)."""
+    sources: list[TokenSource] = [DirectoryTokens(directory) for directory in args.store_dir]
+    if getattr(args, "kubernetes", False):
+        feed = KubernetesChallengeFeed(
+            kubernetes_api_client(args.kubeconfig), namespace=args.namespace
+        )
+        sources.append(ChallengeCache(feed, description=feed.describe()))
+    return sources
 
 
 def run(args: argparse.Namespace) -> int:
     sources = token_sources(args)
     if not sources:
         raise SystemExit("acmeflow solver: give --store-dir (or --kubernetes) to serve tokens")
+    caches = [source for source in sources if isinstance(source, ChallengeCache)]
     host, port = split_host_port(args.listen, 8089)
     server = SolverServer(FirstMatch(sources), host, port)
     signal.signal(signal.SIGTERM, _exit_on_term)
+    for cache in caches:
+        cache.start()
     log.info("serving HTTP-01 tokens on %s:%d", host, server.port)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        for cache in caches:
+            cache.stop()
         server.close()
     return 0
 

@@ -20,6 +20,19 @@ from activities.http01 import DirectoryStore
 log = logging.getLogger(__name__)
 
 
+def normalize_host(host: str) -> str:
+    """A Host header or DNS name as compared with a Challenge's dnsName.
+
+    Lowercase, without a ``:port``, a trailing dot or the brackets of an IPv6 address.
+    """
+    host = host.strip().lower()
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host.rstrip(".")
+
+
 class TokenSource(Protocol):
     def key_for(self, token: str, host: str) -> str | None:
         """The key authorization to serve for ``token`` requested for ``host``."""
@@ -75,7 +88,7 @@ def _handler(tokens: TokenSource) -> type[BaseHTTPRequestHandler]:
                 self._reply(HTTPStatus.NOT_FOUND, "not found")
                 return
             token = path.removeprefix(HTTP01_PATH_PREFIX)
-            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+            host = normalize_host(self.headers.get("Host") or "")
             key = tokens.key_for(token, host) if token else None
             if key is None:
                 log.info("unknown token %s for host %s", token, host)
