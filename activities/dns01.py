@@ -31,7 +31,7 @@ from activities.challenge_spec import (
 from activities.challenge_values import dns01_record_name
 from activities.errors import bad_request
 from activities.issuer_config import Rfc2136
-from activities.secret_refs import SecretStore
+from activities.secret_refs import SecretRef, SecretStore
 
 TXT_TTL = 60
 QUERY_TIMEOUT_S = 5.0
@@ -91,10 +91,24 @@ def txt_values(record: str, server: tuple[str, int]) -> list[str]:
 
 
 class Rfc2136Updater:
-    """Sends signed updates to the nameserver a solver names; secrets read per call."""
+    """Sends signed updates to the nameserver a solver names; secrets read per call.
+
+    A TSIG secret once read is remembered in memory, so a record presented by this worker
+    can still be removed after its Secret vanished (a namespace deleted mid-order).
+    """
 
     def __init__(self, secrets: SecretStore) -> None:
         self._secrets = secrets
+        self._remembered: dict[SecretRef, bytes] = {}
+
+    def _tsig_secret(self, ref: SecretRef) -> str:
+        value = self._secrets.read(ref)
+        if value is None:
+            value = self._remembered.get(ref)
+        if value is None:
+            raise bad_request(f"TSIG secret: {ref.describe()} does not exist")
+        self._remembered[ref] = value
+        return value.decode().strip()
 
     def _update(
         self, config: Rfc2136, record: str
@@ -105,7 +119,7 @@ class Rfc2136Updater:
         if config.tsig_key_name:
             if config.tsig_secret is None:
                 raise bad_request(f"TSIG key {config.tsig_key_name} has no secret reference")
-            secret = self._secrets.require(config.tsig_secret, "TSIG secret").decode().strip()
+            secret = self._tsig_secret(config.tsig_secret)
             try:
                 base64.b64decode(secret, validate=True)
             except binascii.Error as error:

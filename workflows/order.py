@@ -149,6 +149,7 @@ _SOLVER_RETRY = RetryPolicy(
     non_retryable_error_types=list(NON_RETRYABLE_TYPES),
 )
 _CALL_TIMEOUT = timedelta(seconds=30)
+_GIVE_BACK_TIMEOUT = timedelta(seconds=60)
 _SELF_CHECK_FIRST_DELAY = timedelta(milliseconds=500)
 _SELF_CHECK_MAX_DELAY = timedelta(seconds=30)
 
@@ -160,6 +161,7 @@ class OrderWorkflow:
         self._published = 0
         self._closing = False
         self._input: OrderInput | None = None
+        self._account_uri = ""
 
     @workflow.query
     def progress(self) -> OrderProgress:
@@ -206,6 +208,7 @@ class OrderWorkflow:
             order.issuer,
             summary=f"register or find ACME account at {order.issuer.server}",
         )
+        self._account_uri = account_uri
         self._step("creating the ACME order")
         created: AcmeOrderState = await self._call(
             AcmeOrderActivities.create_order,
@@ -495,16 +498,13 @@ class OrderWorkflow:
             )
 
     async def _after_cancellation(self, order: OrderInput) -> None:
-        """Clean-up has run in each challenge; give back what the CA still holds open."""
-        account_uri = ""
+        """Clean-up has run in each challenge; give back what the CA still holds open.
+
+        Best effort and brief: the account may be gone with its namespace, and a
+        cancelled order must not linger on a CA that stopped answering.
+        """
+        account_uri = self._account_uri
         pending = [c for c in self._progress.challenges if c.state not in ("valid",)]
-        if pending and self._progress.url:
-            try:
-                account_uri = await self._call(
-                    AcmeOrderActivities.ensure_account, order.issuer, summary="find ACME account"
-                )
-            except OrderFailed:
-                account_uri = ""
         for challenge in pending if account_uri else []:
             try:
                 await self._call(
@@ -515,6 +515,7 @@ class OrderWorkflow:
                         url=challenge.spec.authorization_url,
                     ),
                     summary=f"deactivate authorization for {challenge.spec.dns_name}",
+                    timeout=_GIVE_BACK_TIMEOUT,
                 )
             except OrderFailed as failure:
                 workflow.logger.info("could not deactivate: %s", failure.reason)

@@ -64,9 +64,8 @@ class WorkerThread:
         client = await Client.connect(self._stack.temporal_address)
         api_client = kube_config.new_client_from_config(config_file=str(self._stack.kubeconfig))
         secrets = SecretStore(kubernetes=KubernetesSecrets(api_client))
-        async with build_worker(
-            client, worker_config(self._stack, self._task_queue), secrets=secrets
-        ):
+        config = worker_config(self._stack, self._task_queue, **self._overrides)
+        async with build_worker(client, config, secrets=secrets):
             self._ready.set()
             await self._stop.wait()
 
