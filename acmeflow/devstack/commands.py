@@ -27,6 +27,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     up.add_argument(
         "--detach", action="store_true", help="return once healthy and leave the servers running"
     )
+    up.add_argument(
+        "--servers-only",
+        action="store_true",
+        help="do not run acmeflow's own worker and bridge (tests run their own)",
+    )
     actions.add_parser("status", help="one line per server: address and health")
     actions.add_parser("env", help="print export lines for the running stack")
     actions.add_parser("down", help="stop every server the stack started")
@@ -64,7 +69,7 @@ def print_status(stack: DevStack) -> bool:
 def run(args: argparse.Namespace) -> int:
     state_dir = _state_dir(args)
     if args.dev_command == "up":
-        return _up(state_dir, detach=args.detach)
+        return _up(state_dir, detach=args.detach, with_acmeflow=not args.servers_only)
     _require_manifest(state_dir)
     stack = DevStack.existing(state_dir)
     if args.dev_command == "status":
@@ -78,10 +83,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _up(state_dir: Path, *, detach: bool) -> int:
+def _up(state_dir: Path, *, detach: bool, with_acmeflow: bool) -> int:
     if (state_dir / MANIFEST).exists():
         DevStack.existing(state_dir).down()
-    stack = DevStack.create(state_dir)
+    stack = DevStack.create(state_dir, with_acmeflow=with_acmeflow)
     started = time.monotonic()
     try:
         stack.up()

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from acmeflow.devstack.bind import DnsEndpoints, bind_process
+from acmeflow.devstack.components import component_processes, install_crds
 from acmeflow.devstack.go_builds import build_kube_binaries, build_pebble
 from acmeflow.devstack.kube import KubeEndpoints, etcd_process, kube_processes
 from acmeflow.devstack.pebble import PebbleEndpoints, PebbleOptions, pebble_process, save_roots
@@ -80,6 +81,8 @@ class StackInfo(BaseModel):
     kube_server: str
     kubectl: Path
     kube_ca: Path
+    with_acmeflow: bool = False
+    """Whether the stack runs acmeflow's own worker and bridge (``acmeflow dev up``)."""
 
     def save(self) -> None:
         (self.state_dir / MANIFEST).write_text(self.model_dump_json(indent=2))
@@ -126,9 +129,10 @@ def default_state_dir() -> Path:
 class DevStack:
     """The servers of one state directory, built the same way for ``up`` and ``status``."""
 
-    def __init__(self, state_dir: Path, ports: Ports) -> None:
+    def __init__(self, state_dir: Path, ports: Ports, *, with_acmeflow: bool = False) -> None:
         self.state_dir = state_dir
         self.ports = ports
+        self.with_acmeflow = with_acmeflow
         tls_ca = create_ca(state_dir / "tls", "ca", "acmeflow-dev-local-ca")
         self._tls_ca = tls_ca
         self.bind, dns = bind_process(state_dir, port=ports.dns)
@@ -158,7 +162,15 @@ class DevStack:
         )
         self.kube_servers = kube_servers
         self.info = self._info(dns, pebble, kube)
-        self.solver = solver_process(state_dir, port=ports.http01, store=self.info.http01_store)
+        self.solver = solver_process(
+            state_dir,
+            port=ports.http01,
+            store=self.info.http01_store,
+            kubeconfig=self.info.kubeconfig,
+        )
+        self.components = (
+            component_processes(state_dir, self.info, ports.dns) if with_acmeflow else []
+        )
 
     def _info(self, dns: DnsEndpoints, pebble: PebbleEndpoints, kube: KubeEndpoints) -> StackInfo:
         return StackInfo(
@@ -181,12 +193,18 @@ class DevStack:
             kube_server=kube.server,
             kubectl=kube.kubectl,
             kube_ca=kube.ca_path,
+            with_acmeflow=self.with_acmeflow,
         )
 
     @property
     def servers(self) -> list[ServerProcess]:
         """In dependency order: a server's health may depend on the ones before it."""
         return [self.bind, self.pebble, self.temporal, self.etcd, *self.kube_servers, self.solver]
+
+    @property
+    def all_processes(self) -> list[ServerProcess]:
+        """The servers, then acmeflow's own worker and bridge when the stack runs them."""
+        return [*self.servers, *self.components]
 
     def addresses(self) -> Iterator[tuple[ServerProcess, str]]:
         ports = self.ports
@@ -198,18 +216,21 @@ class DevStack:
             "kube-apiserver": self.info.kube_server,
             "kube-controller-manager": f"https://127.0.0.1:{ports.kube_controller_manager}",
             "http01-solver": f"http://127.0.0.1:{ports.http01}",
+            "acmeflow-worker": f"task queue acmeflow on {self.info.temporal_address}",
+            "acmeflow-bridge": f"watching {self.info.kube_server}",
         }
-        for server in self.servers:
+        for server in self.all_processes:
             yield server, shown[server.name]
 
     @classmethod
-    def create(cls, state_dir: Path) -> DevStack:
+    def create(cls, state_dir: Path, *, with_acmeflow: bool = False) -> DevStack:
         state_dir.mkdir(parents=True, exist_ok=True)
-        return cls(state_dir.resolve(), Ports.allocate())
+        return cls(state_dir.resolve(), Ports.allocate(), with_acmeflow=with_acmeflow)
 
     @classmethod
     def existing(cls, state_dir: Path) -> DevStack:
-        return cls(state_dir, StackInfo.load(state_dir).ports)
+        info = StackInfo.load(state_dir)
+        return cls(state_dir, info.ports, with_acmeflow=info.with_acmeflow)
 
     def up(self, timeout: float = HEALTH_TIMEOUT_S) -> StackInfo:
         """Start every server, return once all answer; stop what started if one fails."""
@@ -234,6 +255,11 @@ class DevStack:
                 ),
                 self.info.acme_ca_bundle,
             )
+            install_crds(self.info)
+            for component in self.components:
+                component.start()
+            for component in self.components:
+                component.wait_healthy(remaining(started, timeout))
         except BaseException:
             self.down()
             raise

@@ -36,6 +36,9 @@ def test_dev_up_status_env_down(tmp_path: Path, stack: object) -> None:
                 "etcd",
                 "kube-apiserver",
                 "kube-controller-manager",
+                "http01-solver",
+                "acmeflow-worker",
+                "acmeflow-bridge",
             )
         }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import subprocess
 import time
@@ -21,26 +20,12 @@ from acme import client as acme_client
 from acme import errors as acme_errors
 from acme import messages
 from cryptography.hazmat.primitives.asymmetric import ec
-from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from acmeflow.devstack.stack import StackInfo
+from tests.stack.shout import ShoutWorkflow, shout
 from worker.sandbox import workflow_runner
-
-
-@activity.defn
-async def shout(text: str) -> str:
-    return text.upper()
-
-
-@workflow.defn
-class ShoutWorkflow:
-    @workflow.run
-    async def run(self, text: str) -> str:
-        return await workflow.execute_activity(
-            shout, text, start_to_close_timeout=datetime.timedelta(seconds=10)
-        )
 
 
 async def test_temporal_runs_a_workflow(temporal_client: Client, task_queue: str) -> None:
