@@ -18,6 +18,9 @@ class KubeApi:
     custom: client.CustomObjectsApi
 
     def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        """A namespaced object, or a cluster-scoped one when ``namespace`` is empty."""
+        if not namespace:
+            return dict(self.custom.get_cluster_custom_object(GROUP, VERSION, plural, name))
         return dict(
             self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
         )
@@ -36,6 +39,10 @@ class KubeApi:
     def patch_status(
         self, plural: str, namespace: str, name: str, patch: dict[str, Any]
     ) -> dict[str, Any]:
+        if not namespace:
+            return dict(
+                self.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, patch)
+            )
         return dict(
             self.custom.patch_namespaced_custom_object_status(
                 GROUP, VERSION, namespace, plural, name, patch

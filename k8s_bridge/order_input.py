@@ -7,21 +7,6 @@ from activities.issuer_config import IssuerConfig
 from k8s_bridge.crd_models import Order
 from workflows.order import OrderInput
 
-WORKFLOW_ID_PREFIX = "order"
-
-
-def order_workflow_id(namespace: str, name: str) -> str:
-    """Readable and stable: a repeat, a restart or another bridge finds the same workflow."""
-    return f"{WORKFLOW_ID_PREFIX}/{namespace}/{name}"
-
-
-def order_key_of(workflow_id: str) -> str | None:
-    """``namespace/name`` of a Kubernetes Order's workflow id, None for other workflows."""
-    parts = workflow_id.split("/")
-    if len(parts) != 3 or parts[0] != WORKFLOW_ID_PREFIX:
-        return None
-    return f"{parts[1]}/{parts[2]}"
-
 
 def certificate_owner(order: Order) -> str:
     for owner in order.metadata.owner_references or []:

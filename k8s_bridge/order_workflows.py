@@ -18,13 +18,11 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
-from k8s_bridge.order_input import order_key_of, order_workflow_id
 from workflows.order import OrderInput, OrderResult, OrderWorkflow
+from workflows.resource_ids import UID_MEMO, order_workflow_id
 
 log = logging.getLogger(__name__)
-UID_MEMO = "orderUID"
 
 
 @dataclass(frozen=True)
@@ -114,32 +112,3 @@ class OrderWorkflows:
             if event.HasField("workflow_execution_terminated_event_attributes"):
                 return str(event.workflow_execution_terminated_event_attributes.reason)
         return ""
-
-    async def cancel(self, namespace: str, name: str, uid: str) -> bool:
-        """Cancel the running workflow of a deleted Order (only if it is that Order's)."""
-        handle = self._client.get_workflow_handle(order_workflow_id(namespace, name))
-        try:
-            description = await handle.describe()
-            if description.status != WorkflowExecutionStatus.RUNNING:
-                return False
-            if uid and str((await description.memo()).get(UID_MEMO, "")) != uid:
-                return False
-            await handle.cancel()
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                return False
-            raise
-        self._confirmed.discard(uid)
-        log.info("cancelled the workflow of deleted Order %s/%s", namespace, name)
-        return True
-
-    async def running_orders(self) -> list[tuple[str, str]]:
-        """(order key, uid) of every running Order workflow started by a bridge."""
-        found = []
-        query = "WorkflowType = 'OrderWorkflow' AND ExecutionStatus = 'Running'"
-        async for execution in self._client.list_workflows(query):
-            key = order_key_of(execution.id)
-            uid = str((await execution.memo()).get(UID_MEMO, ""))
-            if key is not None and uid:
-                found.append((key, uid))
-        return found

@@ -22,9 +22,11 @@ from activities.secret_refs import SecretStore
 from worker.config import WorkerConfig
 from worker.kubernetes import KubernetesServices, kubernetes_services
 from worker.sandbox import workflow_runner
+from workflows.certificate import CertificateWorkflow
+from workflows.issuer_account import IssuerAccountWorkflow
 from workflows.order import OrderWorkflow
 
-WORKFLOWS: list[type] = [OrderWorkflow]
+WORKFLOWS: list[type] = [OrderWorkflow, CertificateWorkflow, IssuerAccountWorkflow]
 
 
 def activity_methods(*instances: object) -> list[Callable[..., Any]]:
@@ -92,6 +94,7 @@ def build_worker(
         Http01Activities(http01, settings),
         dns01 or Dns01Activities(Rfc2136Updater(secrets), settings),
         ObserverActivities(observer or LoggingObserver()),
+        *([kubernetes.certificates] if kubernetes else []),
         *extra_activities,
     ]
     return Worker(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kubernetes import client, config
 
+from activities.certificate_steps import CertificateActivities
 from activities.http01_routes import KubernetesHttp01Routes
 from activities.kubernetes_secrets import KubernetesSecrets
 from worker.config import WorkerConfig
@@ -46,6 +47,7 @@ class KubernetesServices:
 
     secrets: KubernetesSecrets
     http01: KubernetesHttp01Routes
+    certificates: CertificateActivities
 
 
 def kubernetes_services(
@@ -58,6 +60,7 @@ def kubernetes_services(
         )
     return KubernetesServices(
         secrets=KubernetesSecrets(api_client),
+        certificates=CertificateActivities(api_client),
         http01=KubernetesHttp01Routes(
             api_client,
             solver_namespace=worker_config.solver_namespace,

@@ -1,0 +1,399 @@
+"""The Kubernetes side of a Certificate: its key, its Order resource, its TLS Secret.
+
+The private key is generated here and goes straight into a Secret; the workflow only
+ever sees the CSR and the Secret's name. Every step is idempotent: the next key lives in
+a Secret with a fixed name, the Order's name derives from the CSR, and the TLS Secret is
+written in place (never deleted), so a renewal never leaves it missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from temporalio import activity
+
+from activities.csr import (
+    PrivateKey,
+    RequestedNames,
+    build_csr,
+    csr_identifiers,
+    generate_private_key,
+    load_private_key,
+    private_key_pem,
+)
+from activities.errors import bad_request
+from activities.kubernetes_api import KUBERNETES_ERRORS, MANAGED_LABEL, Permission, api_failure
+
+GROUP, VERSION = "acmeflow.io", "v1alpha1"
+CERTIFICATE_ANNOTATION = "acmeflow.io/certificate-name"
+ISSUER_ANNOTATION = "acmeflow.io/issuer-name"
+TLS_SECRET_TYPE = "kubernetes.io/tls"
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class CertificateRef:
+    namespace: str
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class KeyRequest:
+    certificate: CertificateRef
+    secret_name: str
+    names: RequestedNames
+    algorithm: str = "RSA"
+    size: int = 0
+    rotation_policy: str = "Always"
+
+
+@dataclass(frozen=True)
+class PreparedKey:
+    """The CSR to order with, and where its private key waits (never the key itself)."""
+
+    csr_pem: str
+    key_secret: str
+    generated: bool
+
+
+@dataclass(frozen=True)
+class OrderResourceRequest:
+    certificate: CertificateRef
+    csr_pem: str
+    names: RequestedNames
+    issuer_ref: dict[str, str]
+    revision: int
+    duration: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OrderResourceRef:
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class StoreRequest:
+    certificate: CertificateRef
+    secret_name: str
+    key_secret: str
+    chain_pem: str
+    issuer_name: str
+
+
+@dataclass(frozen=True)
+class SecretInspection:
+    """What the TLS Secret holds now, compared with what the Certificate asks for."""
+
+    up_to_date: bool
+    reason: str = ""
+    not_before: str = ""
+    not_after: str = ""
+    conflict: str = ""
+
+
+def next_key_secret_name(certificate: str) -> str:
+    return f"{certificate}-next-private-key"[:253]
+
+
+def order_name(certificate: str, csr_pem: str, revision: int) -> str:
+    """``<certificate>-<decimal hash>`` as the reference names Orders; stable per CSR."""
+    digest = hashlib.sha256(f"{revision}\n{csr_pem}".encode()).digest()
+    return f"{certificate[:52]}-{int.from_bytes(digest[:4], 'big')}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _data(secret: Any, key: str) -> bytes | None:
+    value = (secret.data or {}).get(key) if secret is not None else None
+    return base64.b64decode(value) if value else None
+
+
+def _owner(certificate: CertificateRef) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Certificate",
+        "name": certificate.name,
+        "uid": certificate.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _public_bytes(key: Any) -> bytes:
+    return bytes(
+        key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
+def certificate_names(cert: x509.Certificate) -> RequestedNames:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return RequestedNames()
+    return RequestedNames(
+        dns_names=list(san.get_values_for_type(x509.DNSName)),
+        ip_addresses=[str(ip) for ip in san.get_values_for_type(x509.IPAddress)],
+    )
+
+
+def _same_names(have: RequestedNames, want: RequestedNames) -> bool:
+    wanted_dns = {n.lower() for n in want.dns_names}
+    if want.common_name and want.common_name not in want.ip_addresses:
+        wanted_dns.add(want.common_name.lower())
+    return {n.lower() for n in have.dns_names} == wanted_dns and set(have.ip_addresses) == set(
+        want.ip_addresses
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class CertificateActivities:
+    """Steps of a Certificate that touch the cluster; one instance per worker."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self._core = client.CoreV1Api(api_client)
+        self._custom = client.CustomObjectsApi(api_client)
+
+    def _call(self, action: str, permission: Permission, call: Callable[[], _T]) -> _T:
+        try:
+            return call()
+        except KUBERNETES_ERRORS as error:
+            raise api_failure(error, action=action, permission=permission) from error
+
+    def _secret(self, namespace: str, name: str) -> Any:
+        try:
+            return self._core.read_namespaced_secret(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise api_failure(
+                error,
+                action=f"read Secret {namespace}/{name}",
+                permission=Permission("get", "secrets", namespace),
+            ) from error
+
+    @activity.defn
+    def inspect_certificate_secret(self, request: KeyRequest) -> SecretInspection:
+        """Whether the TLS Secret already holds a certificate for exactly these names."""
+        ref = request.certificate
+        secret = self._secret(ref.namespace, request.secret_name)
+        if secret is None:
+            return SecretInspection(
+                False, f'Issuing certificate as Secret "{request.secret_name}" does not exist'
+            )
+        owner = (secret.metadata.annotations or {}).get(CERTIFICATE_ANNOTATION)
+        if owner and owner != ref.name:
+            return SecretInspection(
+                False,
+                conflict=(
+                    f'Secret "{request.secret_name}" already holds the certificate of Certificate '
+                    f'"{owner}"; choose another secretName'
+                ),
+            )
+        chain, key_pem = _data(secret, "tls.crt"), _data(secret, "tls.key")
+        if not chain or not key_pem:
+            return SecretInspection(False, "Issuing certificate as Secret has no tls.crt/tls.key")
+        try:
+            cert = x509.load_pem_x509_certificates(chain)[0]
+            key = load_private_key(key_pem)
+        except ValueError:
+            return SecretInspection(False, "Issuing certificate as Secret holds no valid key pair")
+        facts = {
+            "not_before": _iso(cert.not_valid_before_utc),
+            "not_after": _iso(cert.not_valid_after_utc),
+        }
+        if _public_bytes(cert.public_key()) != _public_bytes(key.public_key()):
+            return SecretInspection(
+                False, "Issuing certificate as the key does not match it", **facts
+            )
+        if not _same_names(certificate_names(cert), request.names):
+            return SecretInspection(False, "Issuing certificate as its names changed", **facts)
+        if cert.not_valid_after_utc <= datetime.now(UTC):
+            return SecretInspection(False, "Issuing certificate as it has expired", **facts)
+        return SecretInspection(True, **facts)
+
+    @activity.defn
+    def prepare_private_key(self, request: KeyRequest) -> PreparedKey:
+        """Find or make the key for the next certificate; return its CSR, never the key."""
+        ref = request.certificate
+        key: PrivateKey | None = None
+        key_secret = next_key_secret_name(ref.name)
+        generated = True
+        if request.rotation_policy == "Never":
+            current = _data(self._secret(ref.namespace, request.secret_name), "tls.key")
+            if current:
+                key, key_secret, generated = load_private_key(current), request.secret_name, False
+        if key is None:
+            stored = _data(self._secret(ref.namespace, key_secret), "tls.key")
+            key = load_private_key(stored) if stored else self._store_new_key(request, key_secret)
+        return PreparedKey(
+            csr_pem=build_csr(key, request.names), key_secret=key_secret, generated=generated
+        )
+
+    def _store_new_key(self, request: KeyRequest, name: str) -> PrivateKey:
+        key = generate_private_key(request.algorithm, request.size)
+        ref = request.certificate
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": name,
+                "namespace": ref.namespace,
+                "labels": {MANAGED_LABEL: "true"},
+                "annotations": {CERTIFICATE_ANNOTATION: ref.name},
+                "ownerReferences": [_owner(ref)],
+            },
+            "data": {"tls.key": _b64(private_key_pem(key))},
+        }
+        try:
+            self._core.create_namespaced_secret(ref.namespace, body)
+        except ApiException as error:
+            if error.status != 409:
+                raise api_failure(
+                    error,
+                    action=f"store the next private key in {name}",
+                    permission=Permission("create", "secrets", ref.namespace),
+                ) from error
+            stored = _data(self._secret(ref.namespace, name), "tls.key")
+            if stored:
+                return load_private_key(stored)
+        return key
+
+    @activity.defn
+    def create_order_resource(self, request: OrderResourceRequest) -> OrderResourceRef:
+        """The Order for this CSR, owned by the Certificate; created once."""
+        ref = request.certificate
+        name = order_name(ref.name, request.csr_pem, request.revision)
+        dns_names, ips = csr_identifiers(request.csr_pem)
+        spec: dict[str, Any] = {
+            "request": request.csr_pem,
+            "issuerRef": request.issuer_ref,
+            "dnsNames": request.names.dns_names or dns_names,
+            "ipAddresses": request.names.ip_addresses or ips,
+        }
+        if request.names.common_name:
+            spec["commonName"] = request.names.common_name
+        if request.duration:
+            spec["duration"] = request.duration
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Order",
+            "metadata": {
+                "name": name,
+                "namespace": ref.namespace,
+                "labels": {**request.labels, "acmeflow.io/certificate": ref.name},
+                "ownerReferences": [_owner(ref)],
+            },
+            "spec": spec,
+        }
+        permission = Permission("create", "orders", ref.namespace, GROUP)
+        try:
+            created = self._custom.create_namespaced_custom_object(
+                GROUP, VERSION, ref.namespace, "orders", body
+            )
+        except ApiException as error:
+            if error.status != 409:
+                raise api_failure(
+                    error, action=f"create Order {name}", permission=permission
+                ) from error
+            created = self._call(
+                f"read Order {name}",
+                Permission("get", "orders", ref.namespace, GROUP),
+                lambda: self._custom.get_namespaced_custom_object(
+                    GROUP, VERSION, ref.namespace, "orders", name
+                ),
+            )
+        return OrderResourceRef(name=name, uid=str(created["metadata"]["uid"]))
+
+    @activity.defn
+    def store_certificate(self, request: StoreRequest) -> SecretInspection:
+        """Write the key pair into the TLS Secret in place; then drop the next-key Secret."""
+        ref = request.certificate
+        key_pem = _data(self._secret(ref.namespace, request.key_secret), "tls.key")
+        if key_pem is None:
+            raise bad_request(
+                f"the private key Secret {request.key_secret} vanished before "
+                "the certificate arrived; the next attempt generates a new key"
+            )
+        cert = x509.load_pem_x509_certificates(request.chain_pem.encode())[0]
+        if _public_bytes(cert.public_key()) != _public_bytes(
+            load_private_key(key_pem).public_key()
+        ):
+            raise bad_request("the issued certificate does not match the private key")
+        data = {"tls.crt": _b64(request.chain_pem.encode()), "tls.key": _b64(key_pem)}
+        annotations = {CERTIFICATE_ANNOTATION: ref.name, ISSUER_ANNOTATION: request.issuer_name}
+        existing = self._secret(ref.namespace, request.secret_name)
+        permission = Permission("update", "secrets", ref.namespace)
+        if existing is None:
+            body = {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": TLS_SECRET_TYPE,
+                "metadata": {
+                    "name": request.secret_name,
+                    "namespace": ref.namespace,
+                    "annotations": annotations,
+                    "labels": {MANAGED_LABEL: "true"},
+                },
+                "data": data,
+            }
+            self._call(
+                f"create Secret {request.secret_name}",
+                permission,
+                lambda: self._core.create_namespaced_secret(ref.namespace, body),
+            )
+        else:
+            owner = (existing.metadata.annotations or {}).get(CERTIFICATE_ANNOTATION)
+            if owner and owner != ref.name:
+                raise bad_request(
+                    f'Secret "{request.secret_name}" belongs to Certificate '
+                    f'"{owner}"; not overwriting it'
+                )
+            patch = {
+                "metadata": {
+                    "annotations": annotations,
+                    "resourceVersion": existing.metadata.resource_version,
+                },
+                "data": data,
+            }
+            self._call(
+                f"update Secret {request.secret_name}",
+                permission,
+                lambda: self._core.patch_namespaced_secret(
+                    request.secret_name, ref.namespace, patch
+                ),
+            )
+        if request.key_secret != request.secret_name:
+            try:
+                self._core.delete_namespaced_secret(request.key_secret, ref.namespace)
+            except ApiException as error:
+                if error.status != 404:
+                    raise api_failure(
+                        error,
+                        action=f"delete Secret {request.key_secret}",
+                        permission=Permission("delete", "secrets", ref.namespace),
+                    ) from error
+        return SecretInspection(
+            True,
+            not_before=_iso(cert.not_valid_before_utc),
+            not_after=_iso(cert.not_valid_after_utc),
+        )

@@ -1,0 +1,158 @@
+"""Certificates and Issuers, level-triggered: deliver spec and issuer to their workflows.
+
+What happens then (keys, Orders, Secrets, renewals; account registration) is the
+workflows' business; here a missing or unusable issuer is reported on the resource.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from typing import Any
+
+from pydantic import ValidationError
+
+from k8s_bridge.certificate_input import certificate_input
+from k8s_bridge.conditions import condition, set_conditions
+from k8s_bridge.config import BridgeConfig
+from k8s_bridge.crd_models import Certificate, ClusterIssuer, Issuer
+from k8s_bridge.informer import Informer
+from k8s_bridge.issuer_lookup import IssuerLookup
+from k8s_bridge.issuer_translation import InvalidIssuerError, issuer_config
+from k8s_bridge.kube_api import KubeApi
+from k8s_bridge.signalled_workflows import SignalledWorkflows
+from k8s_bridge.status_writes import write_status
+from workflows.certificate import CertificateWorkflow
+from workflows.issuer_account import IssuerAccountInput, IssuerAccountWorkflow
+from workflows.resource_ids import workflow_id
+
+
+class CertificateReconciler:
+    def __init__(
+        self,
+        *,
+        api: KubeApi,
+        config: BridgeConfig,
+        certificates: Informer,
+        issuers: IssuerLookup,
+        workflows: SignalledWorkflows,
+    ) -> None:
+        self._api = api
+        self._config = config
+        self._certificates = certificates
+        self._issuers = issuers
+        self._workflows = workflows
+
+    async def reconcile(self, key: str) -> float | None:
+        obj = self._certificates.get(key)
+        if obj is None:
+            return None
+        certificate = Certificate.model_validate(obj)
+        if certificate.metadata.deletion_timestamp:
+            return None
+        namespace, name = certificate.metadata.namespace or "", certificate.metadata.name
+        issuer, problem = self._issuers.config_for(namespace, certificate.spec.issuer_ref)
+        if issuer is None:
+            await _write_ready(
+                self._api,
+                Certificate.PLURAL,
+                obj,
+                status="False",
+                reason="IssuerNotReady",
+                message=problem.replace("the Order starts", "issuance starts"),
+            )
+            return None
+        value = certificate_input(
+            certificate, issuer, observer_task_queue=self._config.bridge_task_queue
+        )
+        names = value.spec.names.dns_names + value.spec.names.ip_addresses
+        await self._workflows.deliver(
+            CertificateWorkflow.run,
+            workflow_id("Certificate", namespace, name),
+            certificate.metadata.uid or "",
+            value,
+            summary=f"Certificate {namespace}/{name} for {', '.join(names)}",
+        )
+        return None
+
+
+class IssuerReconciler:
+    def __init__(
+        self,
+        *,
+        api: KubeApi,
+        config: BridgeConfig,
+        issuers: Informer,
+        cluster_issuers: Informer,
+        workflows: SignalledWorkflows,
+    ) -> None:
+        self._api = api
+        self._config = config
+        self._informers = {"Issuer": issuers, "ClusterIssuer": cluster_issuers}
+        self._workflows = workflows
+
+    async def reconcile(self, kind: str, key: str) -> float | None:
+        obj = self._informers[kind].get(key)
+        if obj is None:
+            return None
+        model = ClusterIssuer if kind == "ClusterIssuer" else Issuer
+        plural = model.PLURAL
+        try:
+            resource = model.model_validate(obj)
+            config = issuer_config(
+                resource, cluster_resource_namespace=self._config.cluster_resource_namespace
+            )
+        except (InvalidIssuerError, ValidationError) as error:
+            await _write_ready(
+                self._api,
+                plural,
+                obj,
+                status="False",
+                reason="ErrInvalidConfig",
+                message=str(error),
+            )
+            return None
+        metadata = resource.metadata
+        value = IssuerAccountInput(
+            kind=kind,
+            namespace=metadata.namespace or "",
+            name=metadata.name,
+            uid=metadata.uid or "",
+            generation=metadata.generation or 0,
+            issuer=config,
+            observer_task_queue=self._config.bridge_task_queue,
+        )
+        await self._workflows.deliver(
+            IssuerAccountWorkflow.run,
+            workflow_id(kind, value.namespace, value.name),
+            value.uid,
+            value,
+            summary=f"ACME account of {config.name} at {config.server}",
+        )
+        return None
+
+
+async def _write_ready(
+    api: KubeApi, plural: str, obj: dict[str, Any], *, status: str, reason: str, message: str
+) -> None:
+    metadata = obj["metadata"]
+    current = obj.get("status") or {}
+    ready = condition(
+        current.get("conditions"),
+        type_="Ready",
+        status=status,
+        reason=reason,
+        message=message,
+        generation=int(metadata.get("generation") or 0),
+    )
+    await asyncio.to_thread(
+        partial(
+            write_status,
+            api,
+            plural=plural,
+            namespace=metadata.get("namespace") or "",
+            name=metadata["name"],
+            current=current,
+            desired={"conditions": set_conditions(current.get("conditions"), ready)},
+        )
+    )
