@@ -195,15 +195,7 @@ class CertificateWorkflow:
 
     async def _wait_until_renewal(self, inspection: SecretInspection) -> None:
         assert self._input is not None
-        not_before = datetime.fromisoformat(inspection.not_before)
-        not_after = datetime.fromisoformat(inspection.not_after)
-        renew_at = renewal_time(not_before, not_after, self._input.spec.renew_before_s)
-        self._status.not_before, self._status.not_after = (
-            inspection.not_before,
-            inspection.not_after,
-        )
-        self._status.renewal_time = renew_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._set_ready("True", "Ready", "Certificate is up to date and has not expired")
+        renew_at = self._record_validity(inspection)
         wait = renew_at - workflow.now()
         if wait.total_seconds() <= 0:
             await self._issue(
@@ -217,6 +209,19 @@ class CertificateWorkflow:
             await self._issue(
                 f"Renewing certificate as renewal was scheduled at {self._status.renewal_time}"
             )
+
+    def _record_validity(self, facts: SecretInspection) -> datetime:
+        """Note the certificate's lifetime and renewal time; it is Ready until then."""
+        assert self._input is not None
+        renew_at = renewal_time(
+            datetime.fromisoformat(facts.not_before),
+            datetime.fromisoformat(facts.not_after),
+            self._input.spec.renew_before_s,
+        )
+        self._status.not_before, self._status.not_after = facts.not_before, facts.not_after
+        self._status.renewal_time = renew_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._set_ready("True", "Ready", "Certificate is up to date and has not expired")
+        return renew_at
 
     async def _backed_off(self) -> bool:
         """Wait out the back-off after a failure; False if a spec change cut it short."""
@@ -303,8 +308,7 @@ class CertificateWorkflow:
         self._status.next_private_key_secret_name = ""
         self._set_issuing(False, "", "")
         self._event("Normal", "Issuing", "The certificate has been successfully issued")
-        self._status.not_before, self._status.not_after = stored.not_before, stored.not_after
-        self._set_ready("True", "Ready", "Certificate is up to date and has not expired")
+        self._record_validity(stored)
 
     def _failed(self, message: str) -> None:
         self._status.failed_issuance_attempts += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import re
 import signal
@@ -248,3 +249,61 @@ def challenge_names(kubectl: Kubectl, namespace: str, order: str) -> list[str]:
         check=False,
     )
     return sorted(result.stdout.split())
+
+
+def certificate_manifest(
+    namespace: str,
+    name: str,
+    names: list[str],
+    *,
+    secret_name: str = "",
+    issuer: str = "pebble",
+    **spec: Any,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "acmeflow.io/v1alpha1",
+        "kind": "Certificate",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "secretName": secret_name or f"{name}-tls",
+            "dnsNames": names,
+            "issuerRef": {"name": issuer},
+            "privateKey": {"algorithm": "ECDSA"},
+            **spec,
+        },
+    }
+
+
+def condition_of(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    for item in obj.get("status", {}).get("conditions", []):
+        if item["type"] == type_:
+            return dict(item)
+    return {}
+
+
+def wait_for_ready(
+    kubectl: Kubectl,
+    kind: str,
+    namespace: str,
+    name: str,
+    status: str = "True",
+    timeout_s: float = 90.0,
+) -> dict[str, Any]:
+    def ready() -> dict[str, Any] | None:
+        result = kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
+        if result.returncode != 0:
+            return None
+        obj: dict[str, Any] = json.loads(result.stdout)
+        return obj if condition_of(obj, "Ready").get("status") == status else None
+
+    found: dict[str, Any] = wait_for(ready, f"{kind} {namespace}/{name} Ready={status}", timeout_s)
+    return found
+
+
+def tls_secret(kubectl: Kubectl, namespace: str, name: str) -> dict[str, bytes] | None:
+    result = kubectl("get", "secret", name, "-n", namespace, "-o", "json", check=False)
+    if result.returncode != 0:
+        return None
+    secret = json.loads(result.stdout)
+    assert secret["type"] == "kubernetes.io/tls"
+    return {k: base64.b64decode(v) for k, v in secret.get("data", {}).items()}

@@ -12,12 +12,11 @@ from kubernetes import config as kube_config
 from temporalio.client import Client
 
 from acmeflow.devstack.stack import StackInfo
-from activities.kubernetes_secrets import KubernetesSecrets
-from activities.secret_refs import SecretStore
 from tests.bridge.bridge_harness import BridgeProcess, issuer_manifest, tsig_secret, unique
 from tests.k8s.kube_helpers import Kubectl, install_acmeflow_crds, temporary_namespace
 from tests.orders.order_harness import worker_config
 from worker.build import build_worker
+from worker.kubernetes import kubernetes_services
 
 
 @pytest.fixture(scope="session")
@@ -63,9 +62,10 @@ class WorkerThread:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         client = await Client.connect(self._stack.temporal_address)
         api_client = kube_config.new_client_from_config(config_file=str(self._stack.kubeconfig))
-        secrets = SecretStore(kubernetes=KubernetesSecrets(api_client))
         config = worker_config(self._stack, self._task_queue, **self._overrides)
-        async with build_worker(client, config, secrets=secrets):
+        # Secrets and Certificate steps in the cluster; HTTP-01 tokens in the stack's store.
+        services = kubernetes_services(config, api_client)
+        async with build_worker(client, config, kubernetes=services):
             self._ready.set()
             await self._stop.wait()
 
