@@ -276,7 +276,11 @@ class DevStack:
 
 
 def start_extra_pebble(
-    info: StackInfo, options: PebbleOptions, *, http01_port: int | None = None
+    info: StackInfo,
+    options: PebbleOptions,
+    *,
+    http01_port: int | None = None,
+    port: int | None = None,
 ) -> tuple[ServerProcess, PebbleEndpoints]:
     """Another Pebble beside the stack's (EAB required, nonce rejection, a validation gate).
 
@@ -288,7 +292,7 @@ def start_extra_pebble(
         info.state_dir,
         tls_ca,
         options,
-        port=free_port(),
+        port=port or free_port(),
         management_port=free_port(),
         http01_port=http01_port or info.http01_port,
         tls_port=free_port(),

@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 
 from acmeflow.devstack.pebble import PebbleEndpoints, PebbleOptions
-from acmeflow.devstack.processes import stop_pid_file
+from acmeflow.devstack.processes import free_port, stop_pid_file
 from acmeflow.devstack.stack import StackInfo, start_extra_pebble
 from activities.csr import load_private_key
 from tests.bridge.bridge_harness import (
@@ -250,3 +250,25 @@ def test_bad_input_is_reported_and_disturbs_nothing(
     assert ready_issuer["status"]["acme"]["uri"].startswith(
         stack.acme_directory_url.removesuffix("/dir")
     )
+
+
+def test_an_issuer_recovers_when_its_server_comes_back(
+    stack: StackInfo,
+    kubectl: Kubectl,
+    bridge: BridgeProcess,
+    order_worker: None,
+    namespace: str,
+) -> None:
+    port = free_port()
+    kubectl.create(
+        issuer_manifest(stack, namespace, "late", server=f"https://127.0.0.1:{port}/dir")
+    )
+    down = wait_for_ready(kubectl, "issuer", namespace, "late", status="False")
+    assert condition_of(down, "Ready")["reason"] == "ErrRegisterACMEAccount"
+    process, _ = start_extra_pebble(stack, PebbleOptions(name="pebble-late"), port=port)
+    try:
+        up = wait_for_ready(kubectl, "issuer", namespace, "late", timeout_s=120)
+    finally:
+        stop_pid_file(process.pid_path)
+    assert condition_of(up, "Ready")["reason"] == "ACMEAccountRegistered"
+    assert up["status"]["acme"]["uri"].startswith(f"https://127.0.0.1:{port}/")
