@@ -9,6 +9,7 @@ import signal
 
 from worker.build import build_worker
 from worker.config import add_config_flags, load_config
+from worker.search_attribute_setup import ensure_search_attributes
 from worker.temporal_connection import connect
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 async def serve(args: argparse.Namespace) -> None:
     config = load_config(args)
     client = await connect(config)
+    await ensure_search_attributes(client)
     worker = build_worker(client, config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
