@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 
 from k8s_bridge.crd_models import GROUP, VERSION
+from worker.kubernetes import kubernetes_api_client
 
 
 @dataclass(frozen=True)
@@ -51,17 +52,8 @@ class KubeApi:
 
 
 def load_kube_api(kubeconfig: Path | None = None) -> KubeApi:
-    """From ``kubeconfig`` when given (or $KUBECONFIG), else the in-cluster service account."""
-    configuration = client.Configuration()
-    if kubeconfig is not None:
-        config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    else:
-        try:
-            config.load_incluster_config(client_configuration=configuration)
-        except config.ConfigException:
-            config.load_kube_config(client_configuration=configuration)
-    configuration.connection_pool_maxsize = 32
-    api_client = client.ApiClient(configuration)
+    """From ``kubeconfig`` when given, else in-cluster (else $KUBECONFIG, as kubectl)."""
+    api_client = kubernetes_api_client(kubeconfig)
     return KubeApi(
         api_client=api_client,
         core=client.CoreV1Api(api_client),
