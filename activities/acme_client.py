@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy.b64 import b64encode
 from josepy.jwa import ES256, ES384, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
+from requests.adapters import HTTPAdapter
 
 from activities.errors import acme_step, bad_request, retry_after_delay
 from activities.issuer_config import IssuerConfig
@@ -28,6 +30,7 @@ from activities.secret_refs import SecretStore
 
 USER_AGENT = "acmeflow/0.1"
 NETWORK_TIMEOUT_S = 15
+ACCOUNT_MEMORY_S = 3600.0
 
 
 class RetryAfterNetwork(acme_client.ClientNetwork):
@@ -79,11 +82,19 @@ class Account:
 class AcmeClients:
     """Builds and caches clients; keys are read through the secret store, never passed in."""
 
-    def __init__(self, secrets: SecretStore, *, network_timeout: int = NETWORK_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        secrets: SecretStore,
+        *,
+        network_timeout: int = NETWORK_TIMEOUT_S,
+        pool_size: int = 32,
+    ) -> None:
         self._secrets = secrets
         self._timeout = network_timeout
         self._lock = threading.Lock()
         self._accounts: dict[tuple[str, str, str], Account] = {}
+        self._registered: dict[tuple[str, ...], tuple[str, float]] = {}
+        self._pool_size = pool_size
         self._directories: dict[str, messages.Directory] = {}
 
     def _verify(self, issuer: IssuerConfig) -> bool | str:
@@ -107,7 +118,7 @@ class AcmeClients:
         )
         # requests takes a CA bundle path where ``acme`` declares a bool.
         verify: Any = self._verify(issuer)
-        return RetryAfterNetwork(
+        net = RetryAfterNetwork(
             key,
             account=account,
             alg=alg,
@@ -115,6 +126,35 @@ class AcmeClients:
             user_agent=USER_AGENT,
             timeout=self._timeout,
         )
+        # One client serves every thread of the worker; requests' default pool keeps 10.
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self._pool_size)
+        net.session.mount("https://", adapter)
+        net.session.mount("http://", adapter)
+        return net
+
+    def _account_cache_key(self, issuer: IssuerConfig, key_pem: bytes) -> tuple[str, ...]:
+        binding = issuer.external_account_binding
+        return (
+            issuer.server,
+            issuer.email,
+            binding.key_id if binding else "",
+            hashlib.sha256(key_pem).hexdigest(),
+        )
+
+    def remembered_account(self, issuer: IssuerConfig, key_pem: bytes) -> str:
+        """The account URL registered for this very key recently, else empty."""
+        with self._lock:
+            entry = self._registered.get(self._account_cache_key(issuer, key_pem))
+        if entry is None or entry[1] < time.monotonic():
+            return ""
+        return entry[0]
+
+    def remember_account(self, issuer: IssuerConfig, key_pem: bytes, uri: str) -> None:
+        with self._lock:
+            self._registered[self._account_cache_key(issuer, key_pem)] = (
+                uri,
+                time.monotonic() + ACCOUNT_MEMORY_S,
+            )
 
     def directory(self, issuer: IssuerConfig, net: RetryAfterNetwork) -> messages.Directory:
         with self._lock:

@@ -163,10 +163,22 @@ class AcmeOrderActivities:
 
     @activity.defn
     def ensure_account(self, issuer: IssuerConfig) -> str:
-        """Find or register the issuer's account (idempotent); return its URL."""
+        """Find or register the issuer's account (idempotent); return its URL.
+
+        A worker remembers accounts it registered for an hour (keyed by the key itself),
+        so a busy issuer does not cost a new-account round trip per order.
+        """
         key_pem = self._secrets.read(issuer.account_key)
         if key_pem is None:
-            self._secrets.create(issuer.account_key, generate_account_key())
+            key_pem = self._secrets.create(issuer.account_key, generate_account_key())
+        remembered = self._clients.remembered_account(issuer, key_pem)
+        if remembered:
+            return remembered
+        uri = self._register(issuer)
+        self._clients.remember_account(issuer, key_pem, uri)
+        return uri
+
+    def _register(self, issuer: IssuerConfig) -> str:
         key, alg = self._clients.account_key(issuer)
         net = self._clients.network(issuer, key, alg)
         directory = self._clients.directory(issuer, net)

@@ -14,12 +14,18 @@ the names below; the workflow never inspects ``acme`` or ``requests`` exceptions
 
 ``details[0]`` of an ``AcmeProblem`` is the RFC 8555 problem code (``rejectedIdentifier``,
 ``caa``, ``malformed``, ``unauthorized`` ...) so the reason can name it.
+
+Each classification inside an activity is counted once, here:
+``acmeflow_acme_errors_total{problem}`` (the problem code, or the taxonomy type when the CA
+sent no problem document) and ``acmeflow_rate_limit_wait_seconds_total`` (the delay a
+``RateLimited`` retry waits: the CA's Retry-After, else the default).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import math
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from typing import Final
@@ -28,6 +34,7 @@ import requests
 from acme import errors as acme_errors
 from acme import messages
 from josepy.errors import DeserializationError
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 ACME_UNAVAILABLE: Final = "AcmeUnavailable"
@@ -39,6 +46,9 @@ BAD_REQUEST: Final = "BadRequest"
 
 NON_RETRYABLE_TYPES: Final = (ACME_PROBLEM, BAD_REQUEST)
 DEFAULT_RATE_LIMIT_DELAY: Final = datetime.timedelta(seconds=60)
+
+ACME_ERRORS_METRIC: Final = "acmeflow_acme_errors"
+RATE_LIMIT_WAIT_METRIC: Final = "acmeflow_rate_limit_wait_seconds"
 
 
 def bad_request(message: str) -> ApplicationError:
@@ -126,6 +136,35 @@ def classify(error: BaseException, action: str) -> ApplicationError:
     raise error
 
 
+def problem_label(error: BaseException, classified: ApplicationError) -> str:
+    """The RFC 8555 problem code of a problem document; the taxonomy type otherwise."""
+    if isinstance(error, messages.Error) and classified.details:
+        return str(classified.details[0])
+    return classified.type or ACME_UNAVAILABLE
+
+
+def rate_limit_wait_seconds(classified: ApplicationError) -> int:
+    """Whole seconds a ``RateLimited`` retry waits (rounded up); 0 for anything else."""
+    if classified.type != RATE_LIMITED or classified.next_retry_delay is None:
+        return 0
+    return math.ceil(classified.next_retry_delay.total_seconds())
+
+
+def count_acme_error(error: BaseException, classified: ApplicationError) -> None:
+    """Count one classified failure on the activity's meter; nothing outside an activity."""
+    if not activity.in_activity():
+        return
+    meter = activity.metric_meter()
+    meter.create_counter(
+        ACME_ERRORS_METRIC, "ACME failures by RFC 8555 problem code or error type"
+    ).with_additional_attributes({"problem": problem_label(error, classified)}).add(1)
+    wait = rate_limit_wait_seconds(classified)
+    if wait:
+        meter.create_counter(
+            RATE_LIMIT_WAIT_METRIC, "Seconds of Retry-After delay the CA imposed", "s"
+        ).add(wait)
+
+
 @contextlib.contextmanager
 def acme_step(action: str) -> Iterator[None]:
     """Run one ACME protocol step, re-raising failures in the taxonomy.
@@ -142,4 +181,6 @@ def acme_step(action: str) -> Iterator[None]:
         acme_errors.Error,
         DeserializationError,
     ) as error:
-        raise classify(error, action) from error
+        classified = classify(error, action)
+        count_acme_error(error, classified)
+        raise classified from error

@@ -90,7 +90,9 @@ def build_worker(
     )
     settings = self_check_settings(config)
     instances = [
-        AcmeOrderActivities(AcmeClients(secrets), secrets),
+        AcmeOrderActivities(
+            AcmeClients(secrets, pool_size=config.max_concurrent_activities), secrets
+        ),
         Http01Activities(http01, settings),
         dns01 or Dns01Activities(Rfc2136Updater(secrets), settings),
         ObserverActivities(observer or LoggingObserver()),

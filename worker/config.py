@@ -40,6 +40,8 @@ class TemporalSettings(BaseModel):
     """CA bundle that signed Temporal's server certificate (default: system roots)."""
     temporal_api_key_file: Path | None = None
     """File holding a Temporal Cloud API key (a file, so the key stays out of ps output)."""
+    metrics_bind: str = ""
+    """host:port for the Prometheus /metrics endpoint; empty disables it."""
 
     @property
     def uses_tls(self) -> bool:

@@ -1,0 +1,682 @@
+"""Order benchmark: acmeflow's ``OrderWorkflow`` against the ``acme`` package's own path.
+
+On one Pebble (``PEBBLE_VA_NOSLEEP=1``), single-name HTTP-01 certificates are issued
+
+(a) one after another (``--sequential N``): per-order latency, median and p95;
+(b) all at once (``--concurrent N``): throughput in orders per second,
+
+once through acmeflow (an ``OrderWorkflow`` per order on the stack's Temporal, run by an
+``acmeflow worker`` in its own process so its peak RSS is its own) and once through a
+plain script: ``ClientV2.new_order`` -> key authorization written into the stack's HTTP-01
+store -> ``answer_challenge`` -> ``poll_and_finalize``, one thread per concurrent order.
+Both publish tokens in the directory the stack's ``http01-solver`` serves to Pebble.
+
+Throughput counts certificates obtained; failed orders are listed (the plain client
+gives up when Pebble rejects a nonce twice in a row). For each phase the CPU seconds of
+the worker, this process and the stack's servers are shown beside those of every other
+process, since all of them share the machine's cores; for acmeflow the workflow
+histories tell where each order's time went. The worker runs with its bytecode cached
+(as in an installed image) even where ``PYTHONDONTWRITEBYTECODE`` is set.
+
+It prints figures, not verdicts of a test; the last line is one JSON object.
+
+    .venv/bin/python bench/orders.py [--sequential 20] [--concurrent 200] [--state-dir DIR]
+                                     [--worker-module MODULE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import json
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from acme import challenges, messages
+from acme import client as acme_client
+from acme import errors as acme_errors
+from cryptography.hazmat.primitives.asymmetric import ec
+from josepy.jwa import ES256
+from josepy.jwk import JWKEC
+from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
+
+from acmeflow.devstack.stack import DevStack, StackInfo
+from activities.csr import RequestedNames, build_csr, generate_private_key
+from activities.issuer_config import Http01Ingress, IssuerConfig, SolverConfig
+from activities.secret_refs import SecretRef
+from workflows.order import OrderInput, OrderWorkflow
+
+LATENCY_TARGET = 1.0
+"""acmeflow's median latency may be at most this multiple of the plain client's."""
+THROUGHPUT_TARGET = 0.8
+"""acmeflow's concurrent throughput must reach this fraction of the plain client's."""
+PLAIN_DEADLINE_S = 600.0
+"""How long ``poll_and_finalize`` may wait for one plain order."""
+ORDER_TIMEOUT_S = 900.0
+"""How long the bench waits for one acmeflow order (a hung CA must not hang the bench)."""
+WORKER_STOP_TIMEOUT_S = 30.0
+WARM_UP_TRIES = 3
+WARM_UP_TIMEOUT_S = 120.0
+"""The first acmeflow order; longer means the worker is not working (see its log tail)."""
+PLAIN_FAILURES = (acme_errors.Error, messages.Error, requests.RequestException)
+
+
+# -- the orders ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """One single-name order; the CSR is made before timing starts."""
+
+    name: str
+    csr_pem: str
+
+
+def order_requests(run: str, label: str, count: int) -> list[OrderRequest]:
+    requests_ = []
+    for i in range(count):
+        name = f"bench-{run}-{label}-{i}.example.com"
+        names = RequestedNames(dns_names=[name])
+        requests_.append(OrderRequest(name, build_csr(generate_private_key("ECDSA"), names)))
+    return requests_
+
+
+# -- measuring -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU seconds used so far by each watched process, and by the whole machine."""
+
+    by_process: dict[str, float]
+    machine_busy: float
+    machine_total: float
+
+
+def _process_cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_sample(pids: dict[str, int]) -> CpuSample:
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]
+    clock = os.sysconf("SC_CLK_TCK")
+    return CpuSample(
+        by_process={name: _process_cpu_s(pid) for name, pid in pids.items()},
+        machine_busy=(sum(ticks) - idle) / clock,
+        machine_total=sum(ticks) / clock,
+    )
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+@dataclass
+class Phase:
+    """What one client did in one phase."""
+
+    client: str
+    latencies: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    other_cpu_s: float = 0.0
+    """CPU seconds of every process not watched (other users of the machine)."""
+    machine_busy: float = 0.0
+    breakdown: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies) if self.latencies else float("nan")
+
+    @property
+    def p95(self) -> float:
+        return percentile(self.latencies, 0.95)
+
+    @property
+    def per_s(self) -> float:
+        return len(self.latencies) / self.wall_s if self.wall_s else float("nan")
+
+    @property
+    def cpu_ms_per_order(self) -> float:
+        """CPU of every watched process (worker, bench, stack servers) per order issued."""
+        return 1000 * sum(self.cpu_s.values()) / max(1, len(self.latencies))
+
+
+def record(phase: Phase, pids: dict[str, int], run: Callable[[], list[float | str]]) -> Phase:
+    """Run the phase: each outcome is a latency in seconds or a failure message."""
+    before = cpu_sample(pids)
+    started = time.monotonic()
+    outcomes = run()
+    phase.wall_s = time.monotonic() - started
+    after = cpu_sample(pids)
+    phase.latencies = [o for o in outcomes if isinstance(o, float)]
+    phase.failures = [o for o in outcomes if isinstance(o, str)]
+    phase.cpu_s = {n: after.by_process[n] - before.by_process[n] for n in pids}
+    busy_s = after.machine_busy - before.machine_busy
+    phase.other_cpu_s = busy_s - sum(phase.cpu_s.values())
+    phase.machine_busy = busy_s / max(1e-9, after.machine_total - before.machine_total)
+    return phase
+
+
+# -- the plain client ------------------------------------------------------------------
+
+
+class PlainOrders:
+    """The ``acme`` package's convenience path, one client (and session) per thread."""
+
+    def __init__(self, stack: StackInfo) -> None:
+        self._store = stack.http01_store
+        self._verify: Any = str(stack.acme_ca_bundle)  # requests takes a bundle path
+        self._key = JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
+        self._local = threading.local()
+        net = self._network(None)
+        self._directory = acme_client.ClientV2.get_directory(stack.acme_directory_url, net)
+        registration = messages.NewRegistration.from_data(terms_of_service_agreed=True)
+        self._account = acme_client.ClientV2(self._directory, net).new_account(registration)
+
+    def _network(self, account: messages.RegistrationResource | None) -> acme_client.ClientNetwork:
+        return acme_client.ClientNetwork(
+            self._key, account=account, alg=ES256, verify_ssl=self._verify, user_agent="bench"
+        )
+
+    def _client(self) -> acme_client.ClientV2:
+        client: acme_client.ClientV2 | None = getattr(self._local, "client", None)
+        if client is None:
+            client = acme_client.ClientV2(self._directory, self._network(self._account))
+            self._local.client = client
+        return client
+
+    def issue(self, request: OrderRequest) -> float | str:
+        started = time.monotonic()
+        client = self._client()
+        published: list[Path] = []
+        try:
+            order = client.new_order(request.csr_pem.encode())
+            for authorization in order.authorizations:
+                challenge = next(
+                    c
+                    for c in authorization.body.challenges
+                    if isinstance(c.chall, challenges.HTTP01)
+                )
+                response, key_authorization = challenge.chall.response_and_validation(self._key)
+                token_file = self._store / challenge.chall.encode("token")
+                token_file.write_text(key_authorization)
+                published.append(token_file)
+                client.answer_challenge(challenge, response)
+            deadline = datetime.datetime.now() + datetime.timedelta(seconds=PLAIN_DEADLINE_S)
+            done = client.poll_and_finalize(order, deadline)
+        except PLAIN_FAILURES as error:
+            return f"{request.name}: {type(error).__name__}: {error}"
+        finally:
+            for token_file in published:
+                token_file.unlink(missing_ok=True)
+        if not done.fullchain_pem:
+            return f"{request.name}: no certificate"
+        return time.monotonic() - started
+
+
+def plain_sequential(plain: PlainOrders, orders: list[OrderRequest]) -> list[float | str]:
+    return [plain.issue(order) for order in orders]
+
+
+def plain_concurrent(plain: PlainOrders, orders: list[OrderRequest]) -> list[float | str]:
+    with ThreadPoolExecutor(max_workers=len(orders)) as pool:
+        return list(pool.map(plain.issue, orders))
+
+
+# -- acmeflow --------------------------------------------------------------------------
+
+
+@dataclass
+class WorkerProcess:
+    """``acmeflow worker`` as its own process, configured for the stack's solver and DNS."""
+
+    process: subprocess.Popen[bytes]
+    task_queue: str
+    log_path: Path
+
+    @classmethod
+    def start(
+        cls, stack: StackInfo, *, task_queue: str, module: str, work_dir: Path
+    ) -> WorkerProcess:
+        argv = [
+            sys.executable,
+            *("-m", module, "worker"),
+            *("--temporal-address", stack.temporal_address),
+            *("--temporal-namespace", stack.temporal_namespace),
+            *("--task-queue", task_queue),
+            *("--http01-store-dir", str(stack.http01_store)),
+            *("--self-check-resolver", stack.dns_address),
+            *("--self-check-http01-port", str(stack.http01_port)),
+            *("--self-check-dns-port", str(stack.ports.dns)),
+        ]
+        # Bytecode cached as in an installed image, even where PYTHONDONTWRITEBYTECODE is
+        # set: the sandbox imports the workflow module anew for every workflow run.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = str(work_dir / "pycache")
+        log_path = work_dir / "worker.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        return cls(process, task_queue, log_path)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def peak_rss_mb(self) -> float:
+        """The kernel's high-water mark of the worker's resident set (VmHWM)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(WORKER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def acmeflow_issuer(stack: StackInfo, account_key: Path) -> IssuerConfig:
+    return IssuerConfig(
+        name="bench",
+        server=stack.acme_directory_url,
+        account_key=SecretRef(path=str(account_key)),
+        ca_bundle_pem=stack.acme_ca_bundle.read_text(),
+        solvers=[SolverConfig(http01=Http01Ingress())],
+    )
+
+
+class AcmeflowOrders:
+    """Starts one ``OrderWorkflow`` per order and waits for its certificate."""
+
+    def __init__(self, client: Client, issuer: IssuerConfig, task_queue: str) -> None:
+        self._client = client
+        self._issuer = issuer
+        self._task_queue = task_queue
+
+    async def issue(self, request: OrderRequest) -> float | str:
+        started = time.monotonic()
+        order = OrderInput(
+            order_name=request.name,
+            issuer=self._issuer,
+            request=request.csr_pem,
+            names=RequestedNames(dns_names=[request.name]),
+        )
+        run = self._client.execute_workflow(
+            OrderWorkflow.run, order, id=workflow_id(request), task_queue=self._task_queue
+        )
+        try:
+            result = await asyncio.wait_for(run, ORDER_TIMEOUT_S)
+        except WorkflowFailureError as failure:
+            return f"{request.name}: {getattr(failure.cause, 'message', failure.cause)}"
+        except TimeoutError:
+            return f"{request.name}: no result within {ORDER_TIMEOUT_S:.0f}s"
+        if not result.certificate:
+            return f"{request.name}: no certificate"
+        return time.monotonic() - started
+
+    async def time_spent(self, orders: list[OrderRequest]) -> dict[str, float]:
+        """Mean seconds per order of each kind of interval, read from the histories."""
+        totals: dict[str, float] = defaultdict(float)
+        for order in orders:
+            history = await self._client.get_workflow_handle(workflow_id(order)).fetch_history()
+            for label, seconds in history_breakdown(history).items():
+                totals[label] += seconds / len(orders)
+        return dict(totals)
+
+
+def workflow_id(request: OrderRequest) -> str:
+    return f"bench/{request.name}"
+
+
+async def acmeflow_sequential(
+    acmeflow: AcmeflowOrders, orders: list[OrderRequest]
+) -> list[float | str]:
+    return [await acmeflow.issue(order) for order in orders]
+
+
+async def acmeflow_concurrent(
+    acmeflow: AcmeflowOrders, orders: list[OrderRequest]
+) -> list[float | str]:
+    return list(await asyncio.gather(*(acmeflow.issue(order) for order in orders)))
+
+
+# -- where acmeflow's time goes --------------------------------------------------------
+
+WORKFLOW_RUN = "workflow run, first to last event"
+CLIENT_SIDE = "client: start workflow + get result"
+_WAITS = {
+    "workflow_task_started_event_attributes": "workflow task: queued",
+    "timer_fired_event_attributes": "workflow timers",
+}
+_RUNS = {
+    "workflow_task_completed_event_attributes": "workflow task: run + respond",
+    "workflow_task_failed_event_attributes": "workflow task: failed",
+    "workflow_task_timed_out_event_attributes": "workflow task: timed out (e.g. sticky queue)",
+}
+_ACTIVITY_ENDS = (
+    "activity_task_completed_event_attributes",
+    "activity_task_failed_event_attributes",
+    "activity_task_timed_out_event_attributes",
+)
+
+
+def history_breakdown(history: WorkflowHistory) -> dict[str, float]:
+    """Seconds of one workflow run by kind of interval between its history events.
+
+    An activity retried after a failure shows as ``activity: retried`` from its
+    scheduling to the start of the attempt that ended it (Temporal records only that one).
+    """
+    at: dict[int, float] = {}
+    activity_names: dict[int, str] = {}
+    spent: dict[str, float] = defaultdict(float)
+    for event in history.events:
+        now = event.event_time.ToNanoseconds() / 1e9
+        at[event.event_id] = now
+        kind = event.WhichOneof("attributes") or ""
+        attributes: Any = getattr(event, kind) if kind else None
+        if kind == "activity_task_scheduled_event_attributes":
+            activity_names[event.event_id] = attributes.activity_type.name
+        elif kind == "activity_task_started_event_attributes":
+            label = "activity: queued" if attributes.attempt <= 1 else "activity: retried"
+            spent[label] += now - at[attributes.scheduled_event_id]
+        elif kind in _ACTIVITY_ENDS:
+            name = activity_names[attributes.scheduled_event_id]
+            origin = attributes.started_event_id or attributes.scheduled_event_id
+            spent[f"activity {name}"] += now - at.get(origin, now)
+        elif kind in _WAITS:
+            origin = getattr(attributes, "scheduled_event_id", 0) or attributes.started_event_id
+            spent[_WAITS[kind]] += now - at.get(origin, now)
+        elif kind in _RUNS:
+            # A task that timed out waiting for its sticky worker never started.
+            origin = attributes.started_event_id or attributes.scheduled_event_id
+            spent[_RUNS[kind]] += now - at.get(origin, now)
+    events = history.events
+    total = events[-1].event_time.ToNanoseconds() / 1e9 - at[events[0].event_id]
+    spent["other (between events)"] = total - sum(spent.values())
+    spent[WORKFLOW_RUN] = total
+    return dict(spent)
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def running_stack(state_dir: Path | None) -> Iterator[StackInfo]:
+    """The stack in ``state_dir`` (left running), or a fresh one in a temporary directory."""
+    if state_dir is not None:
+        yield StackInfo.load(state_dir)
+        return
+    with tempfile.TemporaryDirectory(prefix="acmeflow-bench-stack-") as directory:
+        stack = DevStack.create(Path(directory))
+        print(f"starting an embedded stack in {directory}", flush=True)
+        info = stack.up()
+        try:
+            yield info
+        finally:
+            stack.down()
+
+
+def stack_pids(stack: StackInfo) -> dict[str, int]:
+    pids = {}
+    for name in ("temporal", "pebble", "http01-solver", "bind9"):
+        with contextlib.suppress(OSError, ValueError):
+            pids[name] = int((stack.state_dir / "pids" / f"{name}.pid").read_text())
+    return pids
+
+
+@dataclass
+class Results:
+    sequential: dict[str, Phase] = field(default_factory=dict)
+    concurrent: dict[str, Phase] = field(default_factory=dict)
+    worker_peak_rss_mb: float = 0.0
+
+
+@dataclass
+class Contenders:
+    """Both clients, ready, and the processes whose CPU time each phase reports."""
+
+    plain: PlainOrders
+    acmeflow: AcmeflowOrders
+    worker: WorkerProcess
+    loop: asyncio.AbstractEventLoop
+    pids: dict[str, int]
+
+    def warm_up(self, run: str) -> None:
+        """One order each, not measured: registers the accounts, proves the worker works."""
+        # Pebble rejects 5% of nonces; ``acme`` retries once, so a warm-up may fail by chance.
+        for order in order_requests(run, "pw", WARM_UP_TRIES):
+            plain = self.plain.issue(order)
+            if not isinstance(plain, str):
+                break
+        first = self.acmeflow.issue(order_requests(run, "aw", 1)[0])
+        try:
+            flow = self.loop.run_until_complete(asyncio.wait_for(first, WARM_UP_TIMEOUT_S))
+        except TimeoutError:
+            flow = f"no result within {WARM_UP_TIMEOUT_S:.0f}s"
+        for client, outcome in (("plain", plain), ("acmeflow", flow)):
+            if isinstance(outcome, str):
+                raise SystemExit(
+                    f"warm-up order through {client} failed: {outcome}\n"
+                    f"worker log tail:\n{self.worker.log_tail()}"
+                )
+        print(f"warm-up: plain {plain:.2f}s, acmeflow {flow:.2f}s", flush=True)
+
+    def measure(
+        self, mode: str, plain_orders: list[OrderRequest], flow_orders: list[OrderRequest]
+    ) -> dict[str, Phase]:
+        at_once = mode == "concurrent"
+        plain_run = plain_concurrent if at_once else plain_sequential
+        flow_run = acmeflow_concurrent if at_once else acmeflow_sequential
+        plain = record(Phase("plain"), self.pids, lambda: plain_run(self.plain, plain_orders))
+        print_phase(mode, plain)
+        flow = record(
+            Phase("acmeflow"),
+            self.pids,
+            lambda: self.loop.run_until_complete(flow_run(self.acmeflow, flow_orders)),
+        )
+        flow.breakdown = self.loop.run_until_complete(self.acmeflow.time_spent(flow_orders))
+        if flow.latencies:
+            flow.breakdown[CLIENT_SIDE] = (
+                statistics.mean(flow.latencies) - flow.breakdown[WORKFLOW_RUN]
+            )
+        print_phase(mode, flow)
+        return {"plain": plain, "acmeflow": flow}
+
+
+def benchmark(
+    stack: StackInfo, *, sequential: int, concurrent: int, worker_module: str, work_dir: Path
+) -> Results:
+    run = uuid.uuid4().hex[:6]
+    print(f"run {run}: Pebble {stack.acme_directory_url}, Temporal {stack.temporal_address}")
+    orders = {
+        (client, mode): order_requests(run, f"{client[0]}{mode[0]}", count)
+        for client in ("plain", "acmeflow")
+        for mode, count in (("sequential", sequential), ("concurrent", concurrent))
+    }
+    worker = WorkerProcess.start(
+        stack, task_queue=f"bench-{run}", module=worker_module, work_dir=work_dir
+    )
+    loop = asyncio.new_event_loop()
+    results = Results()
+    try:
+        temporal = loop.run_until_complete(
+            Client.connect(stack.temporal_address, namespace=stack.temporal_namespace)
+        )
+        issuer = acmeflow_issuer(stack, work_dir / "acmeflow-account.pem")
+        contenders = Contenders(
+            plain=PlainOrders(stack),
+            acmeflow=AcmeflowOrders(temporal, issuer, worker.task_queue),
+            worker=worker,
+            loop=loop,
+            pids={"worker": worker.pid, "bench": os.getpid(), **stack_pids(stack)},
+        )
+        contenders.warm_up(run)
+        results.sequential = contenders.measure(
+            "sequential", orders["plain", "sequential"], orders["acmeflow", "sequential"]
+        )
+        results.concurrent = contenders.measure(
+            "concurrent", orders["plain", "concurrent"], orders["acmeflow", "concurrent"]
+        )
+        results.worker_peak_rss_mb = worker.peak_rss_mb()
+    finally:
+        worker.stop()
+        close(loop)
+    return results
+
+
+def close(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what an interruption left running, so no callback finds the loop closed."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.wait(pending))
+    loop.close()
+
+
+# -- reporting -------------------------------------------------------------------------
+
+
+def print_phase(mode: str, phase: Phase) -> None:
+    count = len(phase.latencies) + len(phase.failures)
+    cpu = ", ".join(f"{name} {s:.1f}" for name, s in phase.cpu_s.items() if s >= 0.05)
+    print(
+        f"  {mode:<10} {phase.client:<8} {count:>4} orders in {phase.wall_s:6.2f}s "
+        f"= {phase.per_s:6.2f}/s  p50 {phase.p50:6.3f}s  p95 {phase.p95:6.3f}s  "
+        f"failed {len(phase.failures)}",
+        flush=True,
+    )
+    print(
+        f"      machine CPU busy {phase.machine_busy:.0%}; CPU seconds: {cpu}, "
+        f"other processes {phase.other_cpu_s:.1f}; "
+        f"{phase.cpu_ms_per_order:.0f} ms CPU per order in the watched processes",
+        flush=True,
+    )
+    if phase.breakdown:
+        print("      where the time goes, mean ms per order (from workflow histories):")
+    for label, seconds in sorted(phase.breakdown.items(), key=lambda item: -item[1]):
+        print(f"        {seconds * 1000:8.1f}  {label}")
+    for failure in phase.failures[:5]:
+        print(f"      failed: {failure}", flush=True)
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def summary(results: Results) -> dict[str, float | int]:
+    seq, con = results.sequential, results.concurrent
+    latency_ratio = seq["acmeflow"].p50 / seq["plain"].p50
+    throughput_ratio = con["acmeflow"].per_s / con["plain"].per_s
+    return {
+        "acmeflow_p50_s": round(seq["acmeflow"].p50, 4),
+        "plain_p50_s": round(seq["plain"].p50, 4),
+        "latency_ratio": round(latency_ratio, 3),
+        "acmeflow_per_s": round(con["acmeflow"].per_s, 3),
+        "plain_per_s": round(con["plain"].per_s, 3),
+        "throughput_ratio": round(throughput_ratio, 3),
+        "worker_peak_rss_mb": round(results.worker_peak_rss_mb, 1),
+        "acmeflow_p95_s": round(seq["acmeflow"].p95, 4),
+        "plain_p95_s": round(seq["plain"].p95, 4),
+        "acmeflow_cpu_ms_per_order": round(con["acmeflow"].cpu_ms_per_order, 1),
+        "plain_cpu_ms_per_order": round(con["plain"].cpu_ms_per_order, 1),
+        "acmeflow_concurrent_p50_s": round(con["acmeflow"].p50, 4),
+        "plain_concurrent_p50_s": round(con["plain"].p50, 4),
+        "sequential": len(seq["plain"].latencies) + len(seq["plain"].failures),
+        "concurrent": len(con["plain"].latencies) + len(con["plain"].failures),
+        "acmeflow_failures": len(seq["acmeflow"].failures) + len(con["acmeflow"].failures),
+        "plain_failures": len(seq["plain"].failures) + len(con["plain"].failures),
+    }
+
+
+def print_summary(figures: dict[str, float | int]) -> None:
+    latency_ratio, throughput_ratio = figures["latency_ratio"], figures["throughput_ratio"]
+    print(
+        f"(a) latency, p50 of {figures['sequential']} orders one after another: "
+        f"acmeflow {figures['acmeflow_p50_s']:.3f}s (p95 {figures['acmeflow_p95_s']:.3f}s), "
+        f"plain {figures['plain_p50_s']:.3f}s (p95 {figures['plain_p95_s']:.3f}s); "
+        f"acmeflow/plain {latency_ratio:.2f} "
+        f"(target <= {LATENCY_TARGET}: {verdict(latency_ratio <= LATENCY_TARGET)})"
+    )
+    print(
+        f"(b) throughput, {figures['concurrent']} orders at once: "
+        f"acmeflow {figures['acmeflow_per_s']:.2f}/s, plain {figures['plain_per_s']:.2f}/s; "
+        f"acmeflow/plain {throughput_ratio:.2f} "
+        f"(target >= {THROUGHPUT_TARGET}: {verdict(throughput_ratio >= THROUGHPUT_TARGET)})"
+    )
+    print(
+        f"CPU per order at once (worker, Temporal, Pebble, solver, this process): acmeflow "
+        f"{figures['acmeflow_cpu_ms_per_order']:.0f} ms, "
+        f"plain {figures['plain_cpu_ms_per_order']:.0f} ms"
+    )
+    print(f"worker peak RSS (VmHWM): {figures['worker_peak_rss_mb']:.1f} MB")
+    print(json.dumps(figures))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sequential", type=int, default=20, help="orders one after another")
+    parser.add_argument("--concurrent", type=int, default=200, help="orders at once")
+    parser.add_argument("--state-dir", type=Path, help="use this running dev stack")
+    parser.add_argument(
+        "--worker-module",
+        default="acmeflow.cli",
+        help="run the worker as `python -m MODULE worker ...` (to try a patched worker)",
+    )
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _exit_on_term)  # so the worker and the stack are stopped
+    with (
+        running_stack(args.state_dir) as stack,
+        tempfile.TemporaryDirectory(prefix="acmeflow-bench-") as work_dir,
+    ):
+        results = benchmark(
+            stack,
+            sequential=args.sequential,
+            concurrent=args.concurrent,
+            worker_module=args.worker_module,
+            work_dir=Path(work_dir),
+        )
+    print_summary(summary(results))
+    return 0
+
+
+def _exit_on_term(*_: object) -> None:
+    raise SystemExit(143)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
