@@ -28,7 +28,7 @@ from worker.build import build_worker
 HISTORIES = Path(__file__).parent / "histories"
 
 
-async def record(stack: StackInfo) -> Path:
+async def record(stack: StackInfo, directory: Path = HISTORIES) -> Path:
     client = await Client.connect(stack.temporal_address)
     task_queue = f"record-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -40,7 +40,7 @@ async def record(stack: StackInfo) -> Path:
             handle = await start(client, prepared, task_queue)
             await handle.result()
         history = await handle.fetch_history()
-    target = HISTORIES / "order_wildcard_apex_http01.json"
+    target = directory / "order_wildcard_apex_http01.json"
     target.write_text(history.to_json())
     return target
 

@@ -40,3 +40,15 @@ async def test_a_fresh_history_replays(
         await handle.result()
     result = await replayer().replay_workflow(await handle.fetch_history())
     assert result.replay_failure is None
+
+
+async def test_the_recording_command_writes_a_replayable_history(
+    stack: StackInfo, tmp_path: Path
+) -> None:
+    from tests.orders.record_history import record
+
+    path = await record(stack, tmp_path)
+    history = WorkflowHistory.from_json("fresh", path.read_text())
+    result = await replayer().replay_workflow(history)
+    assert result.replay_failure is None
+    assert path.name in {p.name for p in HISTORIES}

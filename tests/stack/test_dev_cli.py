@@ -70,3 +70,18 @@ def test_dev_env_without_a_stack_says_what_to_do(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "acmeflow dev up --detach" in result.stderr
     assert result.stdout == ""
+
+
+def test_dev_up_servers_only_runs_no_acmeflow_processes(tmp_path: Path, stack: object) -> None:
+    state_dir = tmp_path / "servers-only"
+    up = acmeflow("up", "--detach", "--servers-only", state_dir=state_dir)
+    try:
+        assert up.returncode == 0, up.stderr
+        names = {
+            line.split()[0]
+            for line in acmeflow("status", state_dir=state_dir).stdout.splitlines()[1:]
+        }
+        assert "temporal" in names and "http01-solver" in names
+        assert not names & {"acmeflow-worker", "acmeflow-bridge"}
+    finally:
+        acmeflow("down", state_dir=state_dir)
