@@ -29,6 +29,7 @@ from temporalio.exceptions import (
 )
 
 from workflows import search_attributes as attrs
+from workflows.order_metrics import record_challenge_verdict, record_order_finished
 from workflows.order_progress import (
     CHALLENGE_CREATED,
     CHALLENGE_FAILED,
@@ -377,6 +378,7 @@ class OrderWorkflow:
             challenge, "Normal", CHALLENGE_STARTED, "Challenge scheduled for processing"
         )
         challenge.processing = True
+        presenting_since = workflow.now()
         self._challenge_step(challenge, f"presenting {spec.type}")
         try:
             try:
@@ -418,6 +420,7 @@ class OrderWorkflow:
                 poll=True,
                 timeout=timedelta(seconds=self._timeouts.validation_s),
             )
+            record_challenge_verdict(spec.type, presenting_since)
             if authz.status != "valid":
                 challenge.state = "invalid"
                 challenge.reason = authz.problem or f"authorization is {authz.status}"
@@ -554,7 +557,9 @@ class OrderWorkflow:
             )
         except ActivityError as error:
             if isinstance(error.cause, CancelledError):
-                raise
+                # Only a cancellation cancels an activity (the workflow's, or a failed
+                # sibling challenge's): carry on as one, so run() can give back and end.
+                raise asyncio.CancelledError() from error
             message = _failure_message(error)
             if error.retry_state == RetryState.TIMEOUT:
                 message = f"{summary}: gave up after {total.total_seconds():.0f}s: {message}"
@@ -587,6 +592,7 @@ class OrderWorkflow:
             if self._input is not None:
                 self._event("Order", self._input.order_name, "Warning", ORDER_FAILED, reason)
         self._set_state(state, "done" if state == "valid" else f"{state}: {reason}")
+        record_order_finished(state)
 
     def _event(self, kind: str, name: str, event_type: str, reason: str, message: str) -> None:
         self._progress.events.append(

@@ -37,6 +37,7 @@ class BridgeProcess:
     bridge_task_queue: str
     log_path: Path
     resync_s: float = 5.0
+    extra_args: list[str] = field(default_factory=list)
     popen: subprocess.Popen[bytes] | None = None
     starts: int = field(default=0)
 
@@ -56,6 +57,7 @@ class BridgeProcess:
             self.bridge_task_queue,
             "--resync-s",
             str(self.resync_s),
+            *self.extra_args,
         ]
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(

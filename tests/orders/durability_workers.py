@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -120,6 +120,7 @@ def start_worker(
     *,
     self_check_http01_port: int | None = None,
     self_check_dns_port: int | None = None,
+    extra_args: Sequence[str] = (),
 ) -> WorkerProcess:
     """Start ``acmeflow worker`` against the stack; the ports default to the real servers."""
     log_path = log_dir / f"{name}.log"
@@ -144,6 +145,7 @@ def start_worker(
         str(self_check_dns_port or stack.ports.dns),
         "--graceful-shutdown-s",
         "1",
+        *extra_args,
     ]
     with log_path.open("ab") as log:
         popen = subprocess.Popen(
