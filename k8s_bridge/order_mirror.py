@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from activities.issuer_config import ACME_CHALLENGE_TYPES
@@ -18,11 +19,11 @@ from k8s_bridge.challenge_resources import (
     challenge_body,
     challenge_status,
 )
-from k8s_bridge.crd_models import Challenge, Order
+from k8s_bridge.crd_models import GROUP, VERSION, Challenge, Order
 from k8s_bridge.event_recorder import EventRecorder, InvolvedObject
 from k8s_bridge.kube_api import KubeApi
 from k8s_bridge.status_writes import write_status
-from workflows.order_progress import OrderProgress, OrderUpdate
+from workflows.order_progress import ChallengeProgress, OrderProgress, OrderUpdate
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,16 @@ def order_status(progress: OrderProgress) -> dict[str, Any]:
         "reason": progress.reason,
         "failureTime": progress.failure_time or None,
     }
+
+
+def _same_challenge(
+    existing: dict[str, Any], progress: ChallengeProgress, order: dict[str, Any]
+) -> bool:
+    """The resource shows this run's challenge of this Order (same ACME URL and owner)."""
+    owners = existing["metadata"].get("ownerReferences") or []
+    return existing.get("spec", {}).get("url") == progress.spec.url and any(
+        o.get("uid") == order["metadata"]["uid"] for o in owners
+    )
 
 
 class KubernetesOrderObserver:
@@ -120,7 +131,10 @@ class KubernetesOrderObserver:
             )
         }
         for progress in wanted:
-            if progress.spec.name in existing:
+            current = existing.get(progress.spec.name)
+            if current is not None and _same_challenge(current, progress, order):
+                continue
+            if current is not None and not self._remove_stale(current):
                 continue
             body = challenge_body(
                 progress,
@@ -139,6 +153,36 @@ class KubernetesOrderObserver:
                     Challenge.PLURAL, update.namespace, progress.spec.name
                 )
         return existing
+
+    def _remove_stale(self, challenge: dict[str, Any]) -> bool:
+        """Delete a Challenge left by an earlier run (a reset workflow, a deleted namesake
+        Order): its spec is immutable and names the old token. False if not allowed."""
+        metadata = challenge["metadata"]
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=metadata["uid"]))
+        try:
+            self._api.custom.delete_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                metadata["namespace"],
+                Challenge.PLURAL,
+                metadata["name"],
+                body=options,
+            )
+        except ApiException as error:
+            if error.status == 403:
+                log.warning(
+                    "Challenge %s/%s is from an earlier run but the bridge may not delete it; "
+                    "grant it delete on challenges",
+                    metadata["namespace"],
+                    metadata["name"],
+                )
+                return False
+            if error.status not in (404, 409):  # gone already, or replaced meanwhile
+                raise
+        log.info(
+            "replacing Challenge %s/%s of an earlier run", metadata["namespace"], metadata["name"]
+        )
+        return True
 
     def _record_events(
         self, update: OrderUpdate, order_uid: str, challenges: dict[str, dict[str, Any]]

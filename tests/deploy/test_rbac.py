@@ -110,6 +110,8 @@ MAY: dict[str, list[Check]] = {
         ),
         *_each("patch update", "clusterissuers.acmeflow.io/status", ALL),
         ("create", "challenges.acmeflow.io", ANY),
+        # A Challenge left by an earlier run (reset, recreated Order) is replaced.
+        ("delete", "challenges.acmeflow.io", ANY),
         *_each("create delete", "orders.acmeflow.io", ANY),
         *_each("create patch", "events", ANY),
     ],
@@ -143,7 +145,6 @@ MAY_NOT: dict[str, list[Check]] = {
         *_each("patch update delete", "issuers.acmeflow.io certificates.acmeflow.io", ANY),
         ("patch", "clusterissuers.acmeflow.io", ALL),
         ("create", "certificates.acmeflow.io", ANY),
-        ("delete", "challenges.acmeflow.io", ANY),
         ("create", "ingresses.networking.k8s.io", ANY),
         ("create", "services", ANY),
         ("delete", "events", ANY),
