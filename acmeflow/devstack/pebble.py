@@ -81,12 +81,12 @@ def pebble_process(
             "externalAccountBindingRequired": bool(options.eab_keys),
             "externalAccountMACKeys": options.eab_keys,
             "domainBlocklist": list(BLOCKED_DOMAINS),
+            # One profile only: for an order naming none, Pebble picks one at random.
             "profiles": {
                 "default": {
                     "description": "90 days, unless the test asks for less",
                     "validityPeriod": options.validity_seconds or 7776000,
                 },
-                "shortlived": {"description": "six days", "validityPeriod": 518400},
             },
         }
     }
