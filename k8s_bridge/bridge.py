@@ -125,7 +125,9 @@ class Bridge:
             if not await asyncio.to_thread(informer.wait_synced, SYNC_TIMEOUT_S):
                 raise RuntimeError(f"could not list {informer.name}; is the CRD installed?")
         mirrors = [
-            ObserverActivities(KubernetesOrderObserver(self._api, self._events)),
+            ObserverActivities(
+                KubernetesOrderObserver(self._api, self._events, self.informers[Order.KIND])
+            ),
             ResourceMirrors(self._api, self._events),
         ]
         mirror = Worker(

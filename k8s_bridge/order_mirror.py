@@ -15,12 +15,12 @@ from kubernetes.client.exceptions import ApiException
 
 from activities.issuer_config import ACME_CHALLENGE_TYPES
 from k8s_bridge.challenge_resources import (
-    ORDER_LABEL,
     challenge_body,
     challenge_status,
 )
 from k8s_bridge.crd_models import GROUP, VERSION, Challenge, Order
 from k8s_bridge.event_recorder import EventRecorder, InvolvedObject
+from k8s_bridge.informer import Informer
 from k8s_bridge.kube_api import KubeApi
 from k8s_bridge.status_writes import write_status
 from workflows.order_progress import ChallengeProgress, OrderProgress, OrderUpdate
@@ -71,13 +71,22 @@ def _same_challenge(
 class KubernetesOrderObserver:
     """Converges an Order's Challenges, status and Events to a workflow snapshot."""
 
-    def __init__(self, api: KubeApi, events: EventRecorder) -> None:
+    def __init__(self, api: KubeApi, events: EventRecorder, orders: Informer | None = None) -> None:
         self._api = api
         self._events = events
+        self._orders = orders
+
+    def _order(self, update: OrderUpdate) -> dict[str, Any]:
+        """The Order from the bridge's watch cache, else (missing, other UID) from the API."""
+        if self._orders is not None:
+            cached = self._orders.get(f"{update.namespace}/{update.order_name}")
+            if cached is not None and cached["metadata"].get("uid") == update.resource_uid:
+                return cached
+        return self._api.get(Order.PLURAL, update.namespace, update.order_name)
 
     def publish(self, update: OrderUpdate) -> None:
         try:
-            order = self._api.get(Order.PLURAL, update.namespace, update.order_name)
+            order = self._order(update)
         except ApiException as error:
             if error.status == 404:
                 log.info(
@@ -124,11 +133,11 @@ class KubernetesOrderObserver:
         wanted = update.progress.challenges
         if not wanted:
             return {}
+        # By name, not by listing: a list scans the whole namespace on every snapshot.
         existing = {
-            c["metadata"]["name"]: c
-            for c in self._api.list(
-                Challenge.PLURAL, update.namespace, f"{ORDER_LABEL}={update.order_name}"
-            )
+            p.spec.name: c
+            for p in wanted
+            if (c := self._challenge(update.namespace, p.spec.name)) is not None
         }
         for progress in wanted:
             current = existing.get(progress.spec.name)
@@ -153,6 +162,14 @@ class KubernetesOrderObserver:
                     Challenge.PLURAL, update.namespace, progress.spec.name
                 )
         return existing
+
+    def _challenge(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._api.get(Challenge.PLURAL, namespace, name)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
 
     def _remove_stale(self, challenge: dict[str, Any]) -> bool:
         """Delete a Challenge left by an earlier run (a reset workflow, a deleted namesake

@@ -19,6 +19,7 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from k8s_bridge.resource_workflows import cancel_if_owned
 from workflows.order import OrderInput, OrderResult, OrderWorkflow
 from workflows.resource_ids import UID_MEMO, order_workflow_id
 
@@ -99,8 +100,8 @@ class OrderWorkflows:
             )
         if uid not in self._confirmed:
             if await self._memo_uid(handle) != uid:
-                log.info("%s still runs for a deleted namesake; cancelling it", workflow_id)
-                await handle.cancel()
+                if await cancel_if_owned(self._client, workflow_id, ""):
+                    log.info("%s ran for a deleted namesake; cancelled it", workflow_id)
                 return WorkflowState(running=False)
             self._confirmed.add(uid)
         return WorkflowState(running=True)

@@ -378,6 +378,7 @@ class OrderWorkflow:
             challenge, "Normal", CHALLENGE_STARTED, "Challenge scheduled for processing"
         )
         challenge.processing = True
+        self._changed()
         presenting_since = workflow.now()
         self._challenge_step(challenge, f"presenting {spec.type}")
         try:
@@ -491,6 +492,7 @@ class OrderWorkflow:
                 solver=True,
             )
             challenge.presented = False
+            self._changed()
             self._challenge_step(challenge, f"{challenge.state}; cleaned up")
         except OrderFailed as failure:
             self._challenge_event(
@@ -568,22 +570,25 @@ class OrderWorkflow:
     # -- progress -----------------------------------------------------------------------
 
     def _changed(self) -> None:
+        """Something Kubernetes shows changed: observers get a new snapshot."""
         self._progress.version += 1
         workflow.set_current_details(self._progress.describe())
 
     def _step(self, step: str) -> None:
+        """Steps show in the Temporal UI and queries only, so they publish nothing."""
         self._progress.step = step
-        self._changed()
+        workflow.set_current_details(self._progress.describe())
 
     def _challenge_step(self, challenge: ChallengeProgress, step: str) -> None:
         challenge.step = step
-        self._changed()
+        workflow.set_current_details(self._progress.describe())
 
     def _set_state(self, state: str, step: str) -> None:
         if state != self._progress.state:
             self._progress.state = state
             workflow.upsert_search_attributes([attrs.ORDER_STATE.value_set(state)])
-        self._step(step)
+        self._progress.step = step
+        self._changed()
 
     def _finish(self, state: str, reason: str) -> None:
         self._progress.reason = reason
