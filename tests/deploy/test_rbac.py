@@ -344,6 +344,9 @@ class ComponentProcess:
         token and the stack's local addresses."""
         deployment = rendered.one("Deployment", f"acmeflow-{name}")
         container = rendered.container(f"acmeflow-{name}")
+        # In a pod every process has its own 0.0.0.0:9464; on this host they share one.
+        if "--metrics-bind" in container["args"]:
+            extra = [*extra, "--metrics-bind", f"127.0.0.1:{free_port()}"]
         return cls(
             name=name,
             argv=[*container["args"], *extra],

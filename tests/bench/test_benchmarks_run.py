@@ -1,0 +1,58 @@
+"""The README's benchmark commands run end to end (tiny sizes) and print their JSON line.
+
+Figures are not asserted: benchmarks measure, tests check behaviour. What is checked is
+that every order the benchmark makes succeeds and the promised keys are printed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from acmeflow.devstack.stack import StackInfo
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=900, check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    last: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return last
+
+
+def test_order_benchmark(stack: StackInfo) -> None:
+    figures = _run(
+        "bench/orders.py",
+        "--sequential",
+        "2",
+        "--concurrent",
+        "3",
+        "--state-dir",
+        str(stack.state_dir),
+    )
+    for key in (
+        "acmeflow_p50_s",
+        "plain_p50_s",
+        "latency_ratio",
+        "acmeflow_per_s",
+        "plain_per_s",
+        "throughput_ratio",
+        "worker_peak_rss_mb",
+    ):
+        assert figures[key] > 0, key
+    assert figures["acmeflow_failures"] == 0
+
+
+def test_kubernetes_benchmarks(stack: StackInfo) -> None:
+    orders = _run("bench/k8s_orders.py", "--orders", "3")
+    assert orders["valid"] == 3
+    assert orders["bridge_lag_p95_s"] >= 0
+    certificates = _run("bench/k8s_certificates.py", "--certificates", "2")
+    assert certificates["ready"] == 2
+    assert [size["certificates"] for size in certificates["sizes"]] == [2]
