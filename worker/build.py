@@ -107,6 +107,7 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(max_workers=config.max_concurrent_activities),
         max_concurrent_activities=config.max_concurrent_activities,
         max_concurrent_workflow_tasks=config.max_concurrent_workflow_tasks,
+        max_cached_workflows=config.max_cached_workflows,
         workflow_runner=workflow_runner(),
         graceful_shutdown_timeout=timedelta(seconds=config.graceful_shutdown_s),
     )

@@ -57,6 +57,9 @@ class WorkerConfig(TemporalSettings):
     """Activities run at once; ACME steps are blocking calls, one thread each."""
     max_concurrent_workflow_tasks: int = 100
     """Workflow tasks processed at once."""
+    max_cached_workflows: int = 1000
+    """Workflows kept in memory between tasks; a sleeping Certificate costs about 0.75 MB.
+    Beyond it the least recently used are evicted and replayed from history when they wake."""
     graceful_shutdown_s: float = 20.0
     """On SIGTERM, how long running activities may finish before the worker stops."""
     http01_store_dir: Path | None = None
