@@ -43,7 +43,6 @@ import json
 import math
 import os
 import signal
-import statistics
 import sys
 import time
 import uuid
@@ -64,6 +63,7 @@ from k8s_orders import (
     OrderWatch,
     ServerCounters,
     WorkflowTimes,
+    _exit_on_term,
     acmeflow_stack,
     counters_increase,
     cpu_wait_s,
@@ -72,18 +72,21 @@ from k8s_orders import (
     event_s,
     known,
     kube_clients,
+    mean_of,
     p50,
     p95,
+    print_intervals,
     print_task_queues,
     print_top,
     proc_status_kb,
+    record_cpu,
     reset_peak_rss,
     scrape_counters,
     stack_pids,
     workflow_times,
 )
 from kubernetes.client.exceptions import ApiException
-from orders import CpuSample, cpu_sample, history_breakdown
+from orders import cpu_sample, history_breakdown
 from temporalio.client import Client, WorkflowHistory
 from urllib3.exceptions import HTTPError
 
@@ -498,13 +501,6 @@ def create_and_watch(
     return watch
 
 
-def record_cpu(run: Run, before: CpuSample, after: CpuSample) -> None:
-    run.cpu_s = {n: after.by_process[n] - before.by_process[n] for n in before.by_process}
-    busy_s = after.machine_busy - before.machine_busy
-    run.other_cpu_s = busy_s - sum(run.cpu_s.values())
-    run.machine_busy = busy_s / max(1e-9, after.machine_total - before.machine_total)
-
-
 def measure(
     stack: StackInfo, kube: Kube, namespace: str, run_id: str, *, count: int, timeout_s: float
 ) -> Run:
@@ -662,15 +658,6 @@ def publish_figures(run: Run) -> dict[str, list[float]]:
     }
 
 
-def print_intervals(title: str, intervals: dict[str, list[float]]) -> None:
-    print(title)
-    for label, values in intervals.items():
-        print(
-            f"  {label:<78} p50 {p50(values):7.3f}s  p95 {p95(values):7.3f}s  "
-            f"max {max(values, default=NAN):7.3f}s  n={len(values)}"
-        )
-
-
 def mean_breakdown(breakdowns: list[dict[str, float]]) -> dict[str, float]:
     totals: dict[str, float] = defaultdict(float)
     for breakdown in breakdowns:
@@ -693,10 +680,6 @@ def print_breakdowns(run: Run) -> None:
         print(f"inside the {title}, mean ms per Certificate (bench/orders.py's breakdown):")
         for label, seconds in sorted(mean_breakdown(breakdowns).items(), key=lambda i: -i[1]):
             print(f"  {seconds * 1000:9.1f}  {label}")
-
-
-def mean_of(values: list[int] | list[float]) -> float:
-    return statistics.mean(values) if values else NAN
 
 
 def print_history_counts(run: Run) -> None:
@@ -829,8 +812,8 @@ def report(run: Run) -> dict[str, Any]:
         f"{figures_['not_ready']} not Ready" + (" (timed out)" if run.timed_out else "")
     )
     print_failures(run)
-    print_intervals("per Certificate (epoch clocks of this machine):", figures(run))
-    print_intervals("per progress snapshot:", publish_figures(run))
+    print_intervals("per Certificate (epoch clocks of this machine):", figures(run), 78)
+    print_intervals("per progress snapshot:", publish_figures(run), 78)
     print_breakdowns(run)
     print_history_counts(run)
     print_counters(run)
@@ -955,10 +938,6 @@ def main() -> int:
     print_side_by_side(sizes)
     print(final_json(sizes))
     return 0
-
-
-def _exit_on_term(*_: object) -> None:
-    raise SystemExit(143)
 
 
 if __name__ == "__main__":

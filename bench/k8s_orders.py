@@ -58,7 +58,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
@@ -673,7 +673,15 @@ def wait_for_orders(order_watch: OrderWatch, count: int, started: float, timeout
             return
 
 
-def record_cpu(run: Run, before: CpuSample, after: CpuSample) -> None:
+class CpuFigures(Protocol):
+    """What ``record_cpu`` fills: the runs of both Kubernetes benchmarks have these."""
+
+    cpu_s: dict[str, float]
+    other_cpu_s: float
+    machine_busy: float
+
+
+def record_cpu(run: CpuFigures, before: CpuSample, after: CpuSample) -> None:
     run.cpu_s = {n: after.by_process[n] - before.by_process[n] for n in before.by_process}
     busy_s = after.machine_busy - before.machine_busy
     run.other_cpu_s = busy_s - sum(run.cpu_s.values())
@@ -820,11 +828,11 @@ def publish_figures(run: Run) -> dict[str, list[float]]:
     }
 
 
-def print_intervals(title: str, intervals: dict[str, list[float]]) -> None:
+def print_intervals(title: str, intervals: dict[str, list[float]], width: int = 70) -> None:
     print(title)
     for label, values in intervals.items():
         print(
-            f"  {label:<70} p50 {p50(values):7.3f}s  p95 {p95(values):7.3f}s  "
+            f"  {label:<{width}} p50 {p50(values):7.3f}s  p95 {p95(values):7.3f}s  "
             f"max {max(values, default=NAN):7.3f}s  n={len(values)}"
         )
 
@@ -843,7 +851,7 @@ def print_breakdown(run: Run) -> None:
         print(f"  {seconds * 1000:9.1f}  {label}")
 
 
-def mean_of(values: list[int]) -> float:
+def mean_of(values: list[int] | list[float]) -> float:
     return statistics.mean(values) if values else NAN
 
 
