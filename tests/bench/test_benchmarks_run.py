@@ -49,6 +49,23 @@ def test_order_benchmark(stack: StackInfo) -> None:
     assert figures["acmeflow_failures"] == 0
 
 
+def test_temporal_floor_benchmark(stack: StackInfo) -> None:
+    figures = _run(
+        "bench/temporal_floor.py",
+        "--workflows",
+        "3",
+        "--steps",
+        "0",
+        "2",
+        "--state-dir",
+        str(stack.state_dir),
+    )
+    assert [row["steps"] for row in figures["floor"]] == [0, 2]
+    for row in figures["floor"]:
+        assert row["per_s"] > 0
+        assert row["temporal_cpu_ms"] > 0
+
+
 def test_kubernetes_benchmarks(stack: StackInfo) -> None:
     orders = _run("bench/k8s_orders.py", "--orders", "3")
     assert orders["valid"] == 3
