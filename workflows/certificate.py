@@ -149,14 +149,16 @@ class CertificateWorkflow:
             self._status = start.carried
             self._status.events = []
         publisher = asyncio.create_task(self._publish_changes())
+        # Not `finally`: a run a worker lets go of (its sleep is the usual place) is closed
+        # with GeneratorExit, when nothing may be scheduled; it resumes from history.
         try:
             await self._round()
         except _RoundFailed:
             pass  # recorded as a failed attempt; the next round backs off
-        finally:
-            self._closing = True
-            await self._flush()
-            await publisher
+        except asyncio.CancelledError:
+            await self._stop_publishing(publisher)
+            raise
+        await self._stop_publishing(publisher)
         current = self._input
         workflow.continue_as_new(
             CertificateInput(
@@ -406,6 +408,12 @@ class CertificateWorkflow:
                 summary=f"publish certificate status v{version}",
             )
             self._published = version
+
+    async def _stop_publishing(self, publisher: asyncio.Task[None]) -> None:
+        """The bridge sees the final snapshot of this round before it ends."""
+        self._closing = True
+        await self._flush()
+        await publisher
 
     async def _flush(self) -> None:
         assert self._input is not None

@@ -173,17 +173,16 @@ class OrderWorkflow:
         self._input = order
         publisher = asyncio.create_task(self._publish_changes())
         self._upsert_identity(order)
+        # Not `finally`, for the reason given in _solve.
         try:
             await self._issue(order)
         except OrderFailed as failure:
             self._finish(failure.state, failure.reason)
         except asyncio.CancelledError:
             await self._after_cancellation(order)
+            await self._stop_publishing(publisher)
             raise
-        finally:
-            self._closing = True
-            await self._flush()
-            await publisher
+        await self._stop_publishing(publisher)
         if self._progress.state != "valid":
             raise ApplicationError(
                 self._progress.reason,
@@ -371,79 +370,91 @@ class OrderWorkflow:
         self, challenge: ChallengeProgress, resource: Callable[[str], AcmeResource]
     ) -> None:
         spec = challenge.spec
-        http = spec.type == HTTP01
-        kind = "http01" if http else "dns01"
         shown = f"*.{spec.dns_name}" if spec.wildcard else spec.dns_name
         self._challenge_event(
             challenge, "Normal", CHALLENGE_STARTED, "Challenge scheduled for processing"
         )
         challenge.processing = True
         self._changed()
+        # Not `finally`: when a worker lets go of this run, Python closes the coroutine
+        # with GeneratorExit and no activity may start; the run resumes from history on
+        # another worker, which cleans up there.
+        try:
+            await self._verify(challenge, resource, shown)
+        except (OrderFailed, asyncio.CancelledError):
+            await self._clean_up(challenge, shown)
+            raise
+        await self._clean_up(challenge, shown)
+
+    async def _verify(
+        self, challenge: ChallengeProgress, resource: Callable[[str], AcmeResource], shown: str
+    ) -> None:
+        """Present, self-check, accept and wait for the CA; the caller cleans up."""
+        spec = challenge.spec
+        http = spec.type == HTTP01
+        kind = "http01" if http else "dns01"
         presenting_since = workflow.now()
         self._challenge_step(challenge, f"presenting {spec.type}")
         try:
-            try:
-                await self._call(
-                    Http01Activities.present_http01 if http else Dns01Activities.present_dns01,
-                    spec,
-                    summary=f"present {spec.type} for {shown}",
-                    solver=True,
-                )
-            except OrderFailed as failure:
-                challenge.reason = failure.reason
-                self._challenge_event(
-                    challenge,
-                    "Warning",
-                    PRESENT_ERROR,
-                    f"Error presenting challenge: {failure.reason}",
-                )
-                raise
-            challenge.presented = True
-            self._challenge_event(
-                challenge,
-                "Normal",
-                CHALLENGE_PRESENTED,
-                f"Presented challenge using {spec.type} challenge mechanism",
-            )
-            await self._self_check(challenge, kind, shown)
-            self._challenge_step(challenge, "accepted; waiting for the CA to validate")
             await self._call(
-                AcmeOrderActivities.accept_challenge,
-                resource(spec.url),
-                summary=f"accept {spec.type} for {shown}",
+                Http01Activities.present_http01 if http else Dns01Activities.present_dns01,
+                spec,
+                summary=f"present {spec.type} for {shown}",
+                solver=True,
             )
-            challenge.state = "processing"
-            self._changed()
-            authz: AuthorizationState = await self._call(
-                AcmeOrderActivities.await_authorization,
-                resource(spec.authorization_url),
-                summary=f"wait for CA validation of {shown}",
-                poll=True,
-                timeout=timedelta(seconds=self._timeouts.validation_s),
-            )
-            record_challenge_verdict(spec.type, presenting_since)
-            if authz.status != "valid":
-                challenge.state = "invalid"
-                challenge.reason = authz.problem or f"authorization is {authz.status}"
-                self._challenge_event(
-                    challenge,
-                    "Warning",
-                    CHALLENGE_FAILED,
-                    f"Accepting challenge authorization failed: {challenge.reason}",
-                )
-                raise OrderFailed(
-                    "invalid", f"authorization for {shown} is {authz.status}: {challenge.reason}"
-                )
-            challenge.state = "valid"
-            challenge.reason = ""
+        except OrderFailed as failure:
+            challenge.reason = failure.reason
             self._challenge_event(
                 challenge,
-                "Normal",
-                DOMAIN_VERIFIED,
-                domain_verified_message(spec.dns_name, spec.type),
+                "Warning",
+                PRESENT_ERROR,
+                f"Error presenting challenge: {failure.reason}",
             )
-        finally:
-            await self._clean_up(challenge, shown)
+            raise
+        challenge.presented = True
+        self._challenge_event(
+            challenge,
+            "Normal",
+            CHALLENGE_PRESENTED,
+            f"Presented challenge using {spec.type} challenge mechanism",
+        )
+        await self._self_check(challenge, kind, shown)
+        self._challenge_step(challenge, "accepted; waiting for the CA to validate")
+        await self._call(
+            AcmeOrderActivities.accept_challenge,
+            resource(spec.url),
+            summary=f"accept {spec.type} for {shown}",
+        )
+        challenge.state = "processing"
+        self._changed()
+        authz: AuthorizationState = await self._call(
+            AcmeOrderActivities.await_authorization,
+            resource(spec.authorization_url),
+            summary=f"wait for CA validation of {shown}",
+            poll=True,
+            timeout=timedelta(seconds=self._timeouts.validation_s),
+        )
+        record_challenge_verdict(spec.type, presenting_since)
+        if authz.status != "valid":
+            challenge.state = "invalid"
+            challenge.reason = authz.problem or f"authorization is {authz.status}"
+            self._challenge_event(
+                challenge,
+                "Warning",
+                CHALLENGE_FAILED,
+                f"Accepting challenge authorization failed: {challenge.reason}",
+            )
+            raise OrderFailed(
+                "invalid", f"authorization for {shown} is {authz.status}: {challenge.reason}"
+            )
+        challenge.state = "valid"
+        challenge.reason = ""
+        self._challenge_event(
+            challenge,
+            "Normal",
+            DOMAIN_VERIFIED,
+            domain_verified_message(spec.dns_name, spec.type),
+        )
 
     async def _self_check(self, challenge: ChallengeProgress, kind: str, shown: str) -> None:
         """Poll until the world serves what was presented; the reason says what it sees."""
@@ -672,6 +683,12 @@ class OrderWorkflow:
                 summary=f"publish progress v{version}",
             )
             self._published = version
+
+    async def _stop_publishing(self, publisher: asyncio.Task[None]) -> None:
+        """Observers see the final snapshot before the run ends."""
+        self._closing = True
+        await self._flush()
+        await publisher
 
     async def _flush(self) -> None:
         """Wait until observers have seen everything so far (Challenges exist, final state)."""
