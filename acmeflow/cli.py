@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 from acmeflow import issue_command
 from acmeflow.devstack import commands as dev_commands
+from acmeflow.k8s_bridge import command as bridge_command
 from acmeflow.solver import command as solver_command
-from k8s_bridge import command as bridge_command
-from worker import command as worker_command
+from acmeflow.worker import command as worker_command
 
 
 def build_parser() -> argparse.ArgumentParser:

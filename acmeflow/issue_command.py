@@ -20,21 +20,21 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowQueryFailedE
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
-from acmeflow.devstack.stack import MANIFEST, StackInfo, default_state_dir
-from activities.csr import RequestedNames, build_csr, generate_private_key, private_key_pem
-from activities.issuer_config import (
+from acmeflow.activities.csr import RequestedNames, build_csr, generate_private_key, private_key_pem
+from acmeflow.activities.issuer_config import (
     ExternalAccountBinding,
     Http01Ingress,
     IssuerConfig,
     Rfc2136,
     SolverConfig,
 )
-from activities.secret_refs import SecretRef
-from worker.build import build_worker
-from worker.config import WorkerConfig, load_config
-from worker.temporal_connection import connect
-from workflows.order import OrderInput, OrderResult, OrderWorkflow
-from workflows.order_progress import OrderProgress
+from acmeflow.activities.secret_refs import SecretRef
+from acmeflow.devstack.stack import MANIFEST, StackInfo, default_state_dir
+from acmeflow.worker.build import build_worker
+from acmeflow.worker.config import WorkerConfig, load_config
+from acmeflow.worker.temporal_connection import connect
+from acmeflow.workflows.order import OrderInput, OrderResult, OrderWorkflow
+from acmeflow.workflows.order_progress import OrderProgress
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -17,16 +17,15 @@ from typing import Any
 import requests
 from acme import client as acme_client
 from acme import messages
+from acmeflow.activities.errors import acme_step, bad_request, retry_after_delay
+from acmeflow.activities.issuer_config import IssuerConfig
+from acmeflow.activities.secret_refs import SecretStore
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy.b64 import b64encode
 from josepy.jwa import ES256, ES384, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 from requests.adapters import HTTPAdapter
-
-from activities.errors import acme_step, bad_request, retry_after_delay
-from activities.issuer_config import IssuerConfig
-from activities.secret_refs import SecretStore
 
 USER_AGENT = "acmeflow/0.1"
 NETWORK_TIMEOUT_S = 15

@@ -12,22 +12,21 @@ from typing import Any
 from acme import challenges, messages
 from acme import client as acme_client
 from acme import errors as acme_errors
-from cryptography import x509
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
-
-from activities.acme_client import Account, AcmeClients, generate_account_key
-from activities.challenge_values import dns01_txt_value, key_authorization
-from activities.csr import RequestedNames, check_csr_matches, csr_identifiers
-from activities.errors import (
+from acmeflow.activities.acme_client import Account, AcmeClients, generate_account_key
+from acmeflow.activities.challenge_values import dns01_txt_value, key_authorization
+from acmeflow.activities.csr import RequestedNames, check_csr_matches, csr_identifiers
+from acmeflow.activities.errors import (
     ACME_PROBLEM,
     acme_step,
     bad_request,
     retry_after_delay,
     still_waiting,
 )
-from activities.issuer_config import ACME_CHALLENGE_TYPES, IssuerConfig
-from activities.secret_refs import SecretStore
+from acmeflow.activities.issuer_config import ACME_CHALLENGE_TYPES, IssuerConfig
+from acmeflow.activities.secret_refs import SecretStore
+from cryptography import x509
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 _TYPE_BY_ACME_NAME = {acme_name: ours for ours, acme_name in ACME_CHALLENGE_TYPES.items()}
 

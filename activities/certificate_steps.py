@@ -15,13 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-from temporalio import activity
-
-from activities.csr import (
+from acmeflow.activities.csr import (
     PrivateKey,
     RequestedNames,
     build_csr,
@@ -30,8 +24,18 @@ from activities.csr import (
     load_private_key,
     private_key_pem,
 )
-from activities.errors import bad_request
-from activities.kubernetes_api import KUBERNETES_ERRORS, MANAGED_LABEL, Permission, api_failure
+from acmeflow.activities.errors import bad_request
+from acmeflow.activities.kubernetes_api import (
+    KUBERNETES_ERRORS,
+    MANAGED_LABEL,
+    Permission,
+    api_failure,
+)
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from temporalio import activity
 
 GROUP, VERSION = "acmeflow.io", "v1alpha1"
 CERTIFICATE_ANNOTATION = "acmeflow.io/certificate-name"

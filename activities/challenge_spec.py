@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from activities.issuer_config import SolverConfig
+from acmeflow.activities.issuer_config import SolverConfig
 
 
 @dataclass(frozen=True)

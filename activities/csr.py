@@ -5,12 +5,11 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from acmeflow.activities.errors import bad_request
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
-
-from activities.errors import bad_request
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 

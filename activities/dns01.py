@@ -19,19 +19,18 @@ import dns.rdatatype
 import dns.tsig
 import dns.tsigkeyring
 import dns.update
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
-
-from activities.challenge_spec import (
+from acmeflow.activities.challenge_spec import (
     ChallengeSpec,
     SelfCheckResult,
     SelfCheckSettings,
     split_host_port,
 )
-from activities.challenge_values import dns01_record_name
-from activities.errors import bad_request
-from activities.issuer_config import Rfc2136
-from activities.secret_refs import SecretRef, SecretStore
+from acmeflow.activities.challenge_values import dns01_record_name
+from acmeflow.activities.errors import bad_request
+from acmeflow.activities.issuer_config import Rfc2136
+from acmeflow.activities.secret_refs import SecretRef, SecretStore
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 TXT_TTL = 60
 QUERY_TIMEOUT_S = 5.0

@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Protocol
 
 import dns.resolver
-from temporalio import activity
-
-from activities.challenge_spec import (
+from acmeflow.activities.challenge_spec import (
     ChallengeSpec,
     SelfCheckResult,
     SelfCheckSettings,
     split_host_port,
 )
-from activities.challenge_values import http01_url_path
+from acmeflow.activities.challenge_values import http01_url_path
+from temporalio import activity
 
 SELF_CHECK_TIMEOUT_S = 5.0
 

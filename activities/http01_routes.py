@@ -51,13 +51,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from kubernetes import client
-
-from activities.challenge_spec import ChallengeSpec
-from activities.challenge_values import http01_url_path
-from activities.errors import bad_request, still_waiting
-from activities.issuer_config import Http01Ingress
-from activities.kubernetes_api import (
+from acmeflow.activities.challenge_spec import ChallengeSpec
+from acmeflow.activities.challenge_values import http01_url_path
+from acmeflow.activities.errors import bad_request, still_waiting
+from acmeflow.activities.issuer_config import Http01Ingress
+from acmeflow.activities.kubernetes_api import (
     KUBERNETES_ERRORS,
     MANAGED_LABEL,
     REQUEST_TIMEOUT,
@@ -66,7 +64,8 @@ from activities.kubernetes_api import (
     server_message,
     status_of,
 )
-from k8s_bridge.crd_models import API_VERSION, GROUP, VERSION, Challenge
+from acmeflow.k8s_bridge.crd_models import API_VERSION, GROUP, VERSION, Challenge
+from kubernetes import client
 
 log = logging.getLogger(__name__)
 

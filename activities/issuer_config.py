@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from activities.secret_refs import SecretRef
+from acmeflow.activities.secret_refs import SecretRef
 
 HTTP01 = "HTTP-01"
 DNS01 = "DNS-01"

@@ -1,7 +1,7 @@
 """What a failed Kubernetes API call means to an activity.
 
 Activities that write to the cluster (Secrets, HTTP-01 routes) translate failures here, so
-the workflow sees the same taxonomy as for ACME (``activities.errors``)::
+the workflow sees the same taxonomy as for ACME (``acmeflow.activities.errors``)::
 
     404 Not Found, 409 Conflict   the caller decides (absent object, lost race)
     403 Forbidden                 BadRequest, non-retryable: names the missing RBAC rule
@@ -17,11 +17,10 @@ import json
 from dataclasses import dataclass
 from typing import Final
 
+from acmeflow.activities.errors import bad_request
 from kubernetes.client.exceptions import ApiException
 from temporalio.exceptions import ApplicationError
 from urllib3.exceptions import HTTPError
-
-from activities.errors import bad_request
 
 KUBERNETES_UNAVAILABLE: Final = "KubernetesUnavailable"
 MANAGED_LABEL: Final = "acmeflow.io/managed"

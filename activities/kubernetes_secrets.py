@@ -11,7 +11,7 @@ stored, so two workers generating an account key at once end up using the same o
   refuses it (409 Conflict) if anything changed in between; then read again.
 
 The worker needs ``get``, ``create`` and ``patch`` on ``secrets`` in the namespaces its
-issuers name; a 403 is reported as such (see ``activities.kubernetes_api``).
+issuers name; a 403 is reported as such (see ``acmeflow.activities.kubernetes_api``).
 """
 
 from __future__ import annotations
@@ -20,11 +20,8 @@ import base64
 import binascii
 from typing import Final
 
-from kubernetes import client
-from temporalio.exceptions import ApplicationError
-
-from activities.errors import bad_request
-from activities.kubernetes_api import (
+from acmeflow.activities.errors import bad_request
+from acmeflow.activities.kubernetes_api import (
     KUBERNETES_ERRORS,
     KUBERNETES_UNAVAILABLE,
     MANAGED_LABEL,
@@ -33,7 +30,9 @@ from activities.kubernetes_api import (
     api_failure,
     status_of,
 )
-from activities.secret_refs import SecretRef
+from acmeflow.activities.secret_refs import SecretRef
+from kubernetes import client
+from temporalio.exceptions import ApplicationError
 
 MAX_ATTEMPTS: Final = 5
 """Reads and writes before ``create`` gives up on a Secret that keeps changing."""

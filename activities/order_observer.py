@@ -11,9 +11,8 @@ import logging
 import threading
 from typing import Protocol
 
+from acmeflow.workflows.order_progress import PUBLISH_ACTIVITY, OrderUpdate
 from temporalio import activity
-
-from workflows.order_progress import PUBLISH_ACTIVITY, OrderUpdate
 
 log = logging.getLogger("acmeflow.order")
 

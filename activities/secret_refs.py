@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from activities.errors import bad_request
+from acmeflow.activities.errors import bad_request
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from acmeflow.k8s_bridge.crd_models import GROUP, VERSION, Certificate, Issuer
+from acmeflow.workflows.certificate import PUBLISH_CERTIFICATE_ACTIVITY
+from acmeflow.workflows.resource_ids import workflow_id
 from k8s_orders import (
     COMPONENTS,
     CREATE_THREADS,
@@ -91,9 +94,6 @@ from temporalio.client import Client, WorkflowHistory
 from urllib3.exceptions import HTTPError
 
 from acmeflow.devstack.stack import StackInfo
-from k8s_bridge.crd_models import GROUP, VERSION, Certificate, Issuer
-from workflows.certificate import PUBLISH_CERTIFICATE_ACTIVITY
-from workflows.resource_ids import workflow_id
 
 PROGRESS_EVERY_S = 10.0
 READY_TIMEOUT_S = 180.0

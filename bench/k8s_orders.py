@@ -60,6 +60,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from acmeflow.activities.csr import RequestedNames, build_csr, generate_private_key
+from acmeflow.k8s_bridge.crd_models import GROUP, VERSION, Issuer, Order
+from acmeflow.workflows.order_progress import FINAL_STATES, PUBLISH_ACTIVITY
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from orders import CpuSample, cpu_sample, history_breakdown, percentile
@@ -69,9 +72,6 @@ from temporalio.client import Client, WorkflowHistory
 from urllib3.exceptions import HTTPError
 
 from acmeflow.devstack.stack import DevStack, StackInfo
-from activities.csr import RequestedNames, build_csr, generate_private_key
-from k8s_bridge.crd_models import GROUP, VERSION, Issuer, Order
-from workflows.order_progress import FINAL_STATES, PUBLISH_ACTIVITY
 
 CREATE_THREADS = 16
 """Orders created at once (one kubernetes client connection each)."""

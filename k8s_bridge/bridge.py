@@ -11,26 +11,25 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
+from acmeflow.activities.order_observer import ObserverActivities
+from acmeflow.k8s_bridge.certificate_reconciler import CertificateReconciler, IssuerReconciler
+from acmeflow.k8s_bridge.config import BridgeConfig
+from acmeflow.k8s_bridge.crd_models import GROUP, VERSION, Certificate, ClusterIssuer, Issuer, Order
+from acmeflow.k8s_bridge.event_recorder import EventRecorder
+from acmeflow.k8s_bridge.informer import Informer, Obj, OnChange
+from acmeflow.k8s_bridge.issuer_lookup import IssuerLookup
+from acmeflow.k8s_bridge.kube_api import KubeApi
+from acmeflow.k8s_bridge.order_mirror import KubernetesOrderObserver
+from acmeflow.k8s_bridge.order_reconciler import OrderReconciler
+from acmeflow.k8s_bridge.order_workflows import OrderWorkflows
+from acmeflow.k8s_bridge.resource_mirrors import ResourceMirrors
+from acmeflow.k8s_bridge.resource_workflows import cancel_if_owned, running_resource_workflows
+from acmeflow.k8s_bridge.signalled_workflows import SignalledWorkflows
+from acmeflow.k8s_bridge.work_queue import WorkQueue
+from acmeflow.worker.build import activity_methods
+from acmeflow.workflows.resource_ids import workflow_id
 from temporalio.client import Client
 from temporalio.worker import Worker
-
-from activities.order_observer import ObserverActivities
-from k8s_bridge.certificate_reconciler import CertificateReconciler, IssuerReconciler
-from k8s_bridge.config import BridgeConfig
-from k8s_bridge.crd_models import GROUP, VERSION, Certificate, ClusterIssuer, Issuer, Order
-from k8s_bridge.event_recorder import EventRecorder
-from k8s_bridge.informer import Informer, Obj, OnChange
-from k8s_bridge.issuer_lookup import IssuerLookup
-from k8s_bridge.kube_api import KubeApi
-from k8s_bridge.order_mirror import KubernetesOrderObserver
-from k8s_bridge.order_reconciler import OrderReconciler
-from k8s_bridge.order_workflows import OrderWorkflows
-from k8s_bridge.resource_mirrors import ResourceMirrors
-from k8s_bridge.resource_workflows import cancel_if_owned, running_resource_workflows
-from k8s_bridge.signalled_workflows import SignalledWorkflows
-from k8s_bridge.work_queue import WorkQueue
-from worker.build import activity_methods
-from workflows.resource_ids import workflow_id
 
 log = logging.getLogger(__name__)
 SYNC_TIMEOUT_S = 60.0

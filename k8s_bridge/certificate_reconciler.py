@@ -10,21 +10,20 @@ import asyncio
 from functools import partial
 from typing import Any
 
+from acmeflow.k8s_bridge.certificate_input import certificate_input
+from acmeflow.k8s_bridge.conditions import condition, set_conditions
+from acmeflow.k8s_bridge.config import BridgeConfig
+from acmeflow.k8s_bridge.crd_models import Certificate, ClusterIssuer, Issuer
+from acmeflow.k8s_bridge.informer import Informer
+from acmeflow.k8s_bridge.issuer_lookup import IssuerLookup
+from acmeflow.k8s_bridge.issuer_translation import InvalidIssuerError, issuer_config
+from acmeflow.k8s_bridge.kube_api import KubeApi
+from acmeflow.k8s_bridge.signalled_workflows import SignalledWorkflows
+from acmeflow.k8s_bridge.status_writes import write_status
+from acmeflow.workflows.certificate import CertificateWorkflow
+from acmeflow.workflows.issuer_account import IssuerAccountInput, IssuerAccountWorkflow
+from acmeflow.workflows.resource_ids import workflow_id
 from pydantic import ValidationError
-
-from k8s_bridge.certificate_input import certificate_input
-from k8s_bridge.conditions import condition, set_conditions
-from k8s_bridge.config import BridgeConfig
-from k8s_bridge.crd_models import Certificate, ClusterIssuer, Issuer
-from k8s_bridge.informer import Informer
-from k8s_bridge.issuer_lookup import IssuerLookup
-from k8s_bridge.issuer_translation import InvalidIssuerError, issuer_config
-from k8s_bridge.kube_api import KubeApi
-from k8s_bridge.signalled_workflows import SignalledWorkflows
-from k8s_bridge.status_writes import write_status
-from workflows.certificate import CertificateWorkflow
-from workflows.issuer_account import IssuerAccountInput, IssuerAccountWorkflow
-from workflows.resource_ids import workflow_id
 
 
 class CertificateReconciler:

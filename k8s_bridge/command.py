@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import signal
 
-from k8s_bridge.bridge import Bridge
-from k8s_bridge.config import BridgeConfig
-from k8s_bridge.kube_api import load_kube_api
-from worker.config import add_config_flags, load_settings
-from worker.temporal_connection import connect
+from acmeflow.k8s_bridge.bridge import Bridge
+from acmeflow.k8s_bridge.config import BridgeConfig
+from acmeflow.k8s_bridge.kube_api import load_kube_api
+from acmeflow.worker.config import add_config_flags, load_settings
+from acmeflow.worker.temporal_connection import connect
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

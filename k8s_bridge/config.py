@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from worker.config import TemporalSettings
+from acmeflow.worker.config import TemporalSettings
 
 
 class BridgeConfig(TemporalSettings):

@@ -14,11 +14,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
+from acmeflow.k8s_bridge.crd_models import API_VERSION
+from acmeflow.k8s_bridge.kube_api import KubeApi
+from acmeflow.workflows.order_progress import OrderEvent
 from kubernetes.client.exceptions import ApiException
-
-from k8s_bridge.crd_models import API_VERSION
-from k8s_bridge.kube_api import KubeApi
-from workflows.order_progress import OrderEvent
 
 COMPONENT = "acmeflow"
 _REMEMBERED = 20000

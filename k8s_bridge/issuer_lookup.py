@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from acmeflow.activities.issuer_config import IssuerConfig
+from acmeflow.k8s_bridge.crd_models import ClusterIssuer, Issuer, IssuerRef
+from acmeflow.k8s_bridge.informer import Informer
+from acmeflow.k8s_bridge.issuer_translation import InvalidIssuerError, issuer_config
 from pydantic import ValidationError
-
-from activities.issuer_config import IssuerConfig
-from k8s_bridge.crd_models import ClusterIssuer, Issuer, IssuerRef
-from k8s_bridge.informer import Informer
-from k8s_bridge.issuer_translation import InvalidIssuerError, issuer_config
 
 
 class IssuerLookup:

@@ -14,10 +14,8 @@ import base64
 import binascii
 from urllib.parse import urlsplit
 
-from cryptography import x509
-
-from activities.challenge_spec import split_host_port
-from activities.issuer_config import (
+from acmeflow.activities.challenge_spec import split_host_port
+from acmeflow.activities.issuer_config import (
     ExternalAccountBinding,
     Http01Ingress,
     IssuerConfig,
@@ -25,8 +23,8 @@ from activities.issuer_config import (
     SolverConfig,
     SolverSelector,
 )
-from activities.secret_refs import SecretRef
-from k8s_bridge.crd_models import (
+from acmeflow.activities.secret_refs import SecretRef
+from acmeflow.k8s_bridge.crd_models import (
     AcmeSolver,
     ClusterIssuer,
     Http01Solver,
@@ -34,6 +32,7 @@ from k8s_bridge.crd_models import (
     IssuerSpec,
     Rfc2136Provider,
 )
+from cryptography import x509
 
 DEFAULT_CLUSTER_RESOURCE_NAMESPACE = "acmeflow"
 DEFAULT_TSIG_ALGORITHM = "HMACSHA256"

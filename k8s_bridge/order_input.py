@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from activities.csr import RequestedNames
-from activities.issuer_config import IssuerConfig
-from k8s_bridge.crd_models import Order
-from workflows.order import OrderInput
+from acmeflow.activities.csr import RequestedNames
+from acmeflow.activities.issuer_config import IssuerConfig
+from acmeflow.k8s_bridge.crd_models import Order
+from acmeflow.workflows.order import OrderInput
 
 
 def certificate_owner(order: Order) -> str:

@@ -10,20 +10,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
-from activities.issuer_config import ACME_CHALLENGE_TYPES
-from k8s_bridge.challenge_resources import (
+from acmeflow.activities.issuer_config import ACME_CHALLENGE_TYPES
+from acmeflow.k8s_bridge.challenge_resources import (
     challenge_body,
     challenge_status,
 )
-from k8s_bridge.crd_models import GROUP, VERSION, Challenge, Order
-from k8s_bridge.event_recorder import EventRecorder, InvolvedObject
-from k8s_bridge.informer import Informer
-from k8s_bridge.kube_api import KubeApi
-from k8s_bridge.status_writes import write_status
-from workflows.order_progress import ChallengeProgress, OrderProgress, OrderUpdate
+from acmeflow.k8s_bridge.crd_models import GROUP, VERSION, Challenge, Order
+from acmeflow.k8s_bridge.event_recorder import EventRecorder, InvolvedObject
+from acmeflow.k8s_bridge.informer import Informer
+from acmeflow.k8s_bridge.kube_api import KubeApi
+from acmeflow.k8s_bridge.status_writes import write_status
+from acmeflow.workflows.order_progress import ChallengeProgress, OrderProgress, OrderUpdate
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 log = logging.getLogger(__name__)
 

@@ -14,17 +14,17 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from k8s_bridge.config import BridgeConfig
-from k8s_bridge.crd_models import Order
-from k8s_bridge.event_recorder import EventRecorder, InvolvedObject
-from k8s_bridge.informer import Informer
-from k8s_bridge.issuer_lookup import IssuerLookup
-from k8s_bridge.kube_api import KubeApi
-from k8s_bridge.order_input import order_input
-from k8s_bridge.order_workflows import OrderWorkflows, ended_reason
-from k8s_bridge.status_writes import write_status
-from workflows.order_progress import FINAL_STATES, ORDER_FAILED, OrderEvent
-from workflows.resource_ids import order_workflow_id
+from acmeflow.k8s_bridge.config import BridgeConfig
+from acmeflow.k8s_bridge.crd_models import Order
+from acmeflow.k8s_bridge.event_recorder import EventRecorder, InvolvedObject
+from acmeflow.k8s_bridge.informer import Informer
+from acmeflow.k8s_bridge.issuer_lookup import IssuerLookup
+from acmeflow.k8s_bridge.kube_api import KubeApi
+from acmeflow.k8s_bridge.order_input import order_input
+from acmeflow.k8s_bridge.order_workflows import OrderWorkflows, ended_reason
+from acmeflow.k8s_bridge.status_writes import write_status
+from acmeflow.workflows.order_progress import FINAL_STATES, ORDER_FAILED, OrderEvent
+from acmeflow.workflows.resource_ids import order_workflow_id
 
 log = logging.getLogger(__name__)
 NAMESAKE_RETRY_S = 2.0

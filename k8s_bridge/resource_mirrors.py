@@ -9,16 +9,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from acmeflow.k8s_bridge.conditions import condition, set_conditions
+from acmeflow.k8s_bridge.crd_models import Certificate, ClusterIssuer, Issuer
+from acmeflow.k8s_bridge.event_recorder import EventRecorder, InvolvedObject
+from acmeflow.k8s_bridge.kube_api import KubeApi
+from acmeflow.k8s_bridge.status_writes import write_status
+from acmeflow.workflows.certificate import PUBLISH_CERTIFICATE_ACTIVITY, CertificateUpdate
+from acmeflow.workflows.issuer_account import PUBLISH_ISSUER_ACTIVITY, IssuerUpdate
 from kubernetes.client.exceptions import ApiException
 from temporalio import activity
-
-from k8s_bridge.conditions import condition, set_conditions
-from k8s_bridge.crd_models import Certificate, ClusterIssuer, Issuer
-from k8s_bridge.event_recorder import EventRecorder, InvolvedObject
-from k8s_bridge.kube_api import KubeApi
-from k8s_bridge.status_writes import write_status
-from workflows.certificate import PUBLISH_CERTIFICATE_ACTIVITY, CertificateUpdate
-from workflows.issuer_account import PUBLISH_ISSUER_ACTIVITY, IssuerUpdate
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,8 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from acmeflow.workflows.resource_ids import UID_MEMO
 from temporalio.client import Client
-
-from workflows.resource_ids import UID_MEMO
 
 
 class SignalledWorkflows:

@@ -7,10 +7,10 @@ import asyncio
 import logging
 import signal
 
-from worker.build import build_worker
-from worker.config import add_config_flags, load_config
-from worker.search_attribute_setup import ensure_search_attributes
-from worker.temporal_connection import connect
+from acmeflow.worker.build import build_worker
+from acmeflow.worker.config import add_config_flags, load_config
+from acmeflow.worker.search_attribute_setup import ensure_search_attributes
+from acmeflow.worker.temporal_connection import connect
 
 log = logging.getLogger(__name__)
 

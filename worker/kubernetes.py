@@ -1,8 +1,8 @@
 """Kubernetes for the worker (and the solver): one API client, configured once at start-up.
 
 With ``WorkerConfig.kubernetes`` the worker keeps secrets in core/v1 Secrets
-(``activities.kubernetes_secrets``) and presents HTTP-01 by routing the CA's request to
-the shared ``acmeflow solver`` (``activities.http01_routes``).
+(``acmeflow.activities.kubernetes_secrets``) and presents HTTP-01 by routing the CA's request to
+the shared ``acmeflow solver`` (``acmeflow.activities.http01_routes``).
 """
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from acmeflow.activities.certificate_steps import CertificateActivities
+from acmeflow.activities.http01_routes import KubernetesHttp01Routes
+from acmeflow.activities.kubernetes_secrets import KubernetesSecrets
+from acmeflow.worker.config import WorkerConfig
 from kubernetes import client, config
-
-from activities.certificate_steps import CertificateActivities
-from activities.http01_routes import KubernetesHttp01Routes
-from activities.kubernetes_secrets import KubernetesSecrets
-from worker.config import WorkerConfig
 
 DEFAULT_POOL_SIZE = 32
 

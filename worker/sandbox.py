@@ -22,10 +22,10 @@ PASSED_THROUGH = (
     # Pure value modules the workflows share: re-importing them per run costs CPU
     # (about a tenth of a busy worker's) and buys no isolation, as they hold no state.
     "activities",
-    "workflows.order_progress",
-    "workflows.search_attributes",
-    "workflows.solver_selection",
-    "workflows.resource_ids",
+    "acmeflow.workflows.order_progress",
+    "acmeflow.workflows.search_attributes",
+    "acmeflow.workflows.solver_selection",
+    "acmeflow.workflows.resource_ids",
 )
 
 

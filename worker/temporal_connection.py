@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import functools
 
+from acmeflow.worker.config import TemporalSettings
+from acmeflow.workflows.order_metrics import HISTOGRAM_BUCKETS
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
-
-from worker.config import TemporalSettings
-from workflows.order_metrics import HISTOGRAM_BUCKETS
 
 
 @functools.cache

@@ -16,17 +16,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from acmeflow.workflows.order import OrderInput, OrderResult, OrderWorkflow
+from acmeflow.workflows.order_progress import OrderEvent
+from acmeflow.workflows.resource_ids import UID_MEMO, order_workflow_id
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
-from workflows.order import OrderInput, OrderResult, OrderWorkflow
-from workflows.order_progress import OrderEvent
-from workflows.resource_ids import UID_MEMO, order_workflow_id
-
 with workflow.unsafe.imports_passed_through():
-    from activities.certificate_steps import (
+    from acmeflow.activities.certificate_steps import (
         CertificateActivities,
         CertificateRef,
         KeyRequest,
@@ -35,8 +34,8 @@ with workflow.unsafe.imports_passed_through():
         SecretInspection,
         StoreRequest,
     )
-    from activities.csr import RequestedNames
-    from activities.issuer_config import IssuerConfig
+    from acmeflow.activities.csr import RequestedNames
+    from acmeflow.activities.issuer_config import IssuerConfig
 
 PUBLISH_CERTIFICATE_ACTIVITY = "publish_certificate_progress"
 FIRST_BACKOFF = timedelta(hours=1)

@@ -17,9 +17,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.acme_order import AcmeOrderActivities
-    from activities.errors import NON_RETRYABLE_TYPES
-    from activities.issuer_config import IssuerConfig
+    from acmeflow.activities.acme_order import AcmeOrderActivities
+    from acmeflow.activities.errors import NON_RETRYABLE_TYPES
+    from acmeflow.activities.issuer_config import IssuerConfig
 
 PUBLISH_ISSUER_ACTIVITY = "publish_issuer_status"
 FIRST_RETRY = timedelta(seconds=5)

@@ -18,19 +18,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    CancelledError,
-    FailureError,
-    RetryState,
-)
-
-from workflows import search_attributes as attrs
-from workflows.order_metrics import record_challenge_verdict, record_order_finished
-from workflows.order_progress import (
+from acmeflow.workflows import search_attributes as attrs
+from acmeflow.workflows.order_metrics import record_challenge_verdict, record_order_finished
+from acmeflow.workflows.order_progress import (
     CHALLENGE_CREATED,
     CHALLENGE_FAILED,
     CHALLENGE_PRESENTED,
@@ -50,10 +40,19 @@ from workflows.order_progress import (
     challenge_created_message,
     domain_verified_message,
 )
-from workflows.solver_selection import select_solver
+from acmeflow.workflows.solver_selection import select_solver
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    FailureError,
+    RetryState,
+)
 
 with workflow.unsafe.imports_passed_through():
-    from activities.acme_order import (
+    from acmeflow.activities.acme_order import (
         AcmeOrderActivities,
         AcmeOrderState,
         AcmeResource,
@@ -62,12 +61,12 @@ with workflow.unsafe.imports_passed_through():
         CreateOrderInput,
         FinalizeInput,
     )
-    from activities.challenge_spec import ChallengeSpec, SelfCheckResult
-    from activities.csr import RequestedNames
-    from activities.dns01 import Dns01Activities
-    from activities.errors import NON_RETRYABLE_TYPES
-    from activities.http01 import Http01Activities
-    from activities.issuer_config import HTTP01, IssuerConfig
+    from acmeflow.activities.challenge_spec import ChallengeSpec, SelfCheckResult
+    from acmeflow.activities.csr import RequestedNames
+    from acmeflow.activities.dns01 import Dns01Activities
+    from acmeflow.activities.errors import NON_RETRYABLE_TYPES
+    from acmeflow.activities.http01 import Http01Activities
+    from acmeflow.activities.issuer_config import HTTP01, IssuerConfig
 
 CANCELLED_REASON = "Order cancelled through Temporal (workflow cancellation)"
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.challenge_spec import ChallengeSpec
+    from acmeflow.activities.challenge_spec import ChallengeSpec
 
 FINAL_STATES = ("valid", "invalid", "expired", "errored")
 

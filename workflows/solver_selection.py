@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.issuer_config import DNS01, SolverConfig, SolverSelector
+    from acmeflow.activities.issuer_config import DNS01, SolverConfig, SolverSelector
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Protocol
 
 from acmeflow.devstack.processes import ServerProcess, log_tail
-from k8s_bridge.crd_generate import render
-from k8s_bridge.crd_models import GROUP, RESOURCES
+from acmeflow.k8s_bridge.crd_generate import render
+from acmeflow.k8s_bridge.crd_models import GROUP, RESOURCES
 
 SOLVER_NAMESPACE = "acmeflow"
 

@@ -8,7 +8,7 @@ import urllib.request
 from pathlib import Path
 
 from acmeflow.devstack.processes import ServerProcess, port_open
-from workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
+from acmeflow.workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 
 def temporal_cli() -> str:

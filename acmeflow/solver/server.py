@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Protocol
 
-from activities.challenge_values import HTTP01_PATH_PREFIX
-from activities.http01 import DirectoryStore
+from acmeflow.activities.challenge_values import HTTP01_PATH_PREFIX
+from acmeflow.activities.http01 import DirectoryStore
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class TokenSource(Protocol):
 
 
 class DirectoryTokens:
-    """Tokens the workers wrote as files (see ``activities.http01.DirectoryStore``)."""
+    """Tokens the workers wrote as files (see ``acmeflow.activities.http01.DirectoryStore``)."""
 
     def __init__(self, directory: Path) -> None:
         self._store = DirectoryStore(directory)

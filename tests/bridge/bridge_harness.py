@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from acmeflow.activities.csr import RequestedNames, build_csr, generate_private_key
+from acmeflow.workflows.order import OrderWorkflow
+from acmeflow.workflows.order_progress import OrderProgress
 from temporalio.client import Client
 
 from acmeflow.devstack.stack import StackInfo
-from activities.csr import RequestedNames, build_csr, generate_private_key
 from tests.k8s.kube_helpers import Kubectl
-from workflows.order import OrderWorkflow
-from workflows.order_progress import OrderProgress
 
 EVENT_HEADER = ("Type", "Reason", "Age", "From", "Message")
 

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from acmeflow.worker.build import build_worker
+from acmeflow.worker.kubernetes import kubernetes_services
 from kubernetes import config as kube_config
 from temporalio.client import Client
 
@@ -15,8 +17,6 @@ from acmeflow.devstack.stack import StackInfo
 from tests.bridge.bridge_harness import BridgeProcess, issuer_manifest, tsig_secret, unique
 from tests.k8s.kube_helpers import Kubectl, install_acmeflow_crds, temporary_namespace
 from tests.orders.order_harness import worker_config
-from worker.build import build_worker
-from worker.kubernetes import kubernetes_services
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,11 @@ from __future__ import annotations
 import subprocess
 import uuid
 
+from acmeflow.activities.challenge_values import dns01_record_name
+from acmeflow.workflows.order import CANCELLED_REASON
+
 from acmeflow.devstack.processes import free_port
 from acmeflow.devstack.stack import StackInfo
-from activities.challenge_values import dns01_record_name
 from tests.bridge.bridge_harness import (
     BridgeProcess,
     challenge_names,
@@ -26,7 +28,6 @@ from tests.bridge.bridge_harness import (
 )
 from tests.k8s.kube_helpers import Kubectl
 from tests.orders.order_harness import txt_values
-from workflows.order import CANCELLED_REASON
 
 WORKER_OVERRIDES = {"self_check_dns_port": free_port()}
 

@@ -20,15 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from acmeflow.activities.issuer_config import Http01Ingress
+from acmeflow.k8s_bridge.config import BridgeConfig
+from acmeflow.k8s_bridge.crd_models import GROUP, RESOURCES
+from acmeflow.worker.config import WorkerConfig, load_settings
+from acmeflow.workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from acmeflow.devstack.processes import free_port, log_tail, port_open
 from acmeflow.devstack.temporal_server import temporal_cli, ui_answers
-from activities.issuer_config import Http01Ingress
-from k8s_bridge.config import BridgeConfig
-from k8s_bridge.crd_models import GROUP, RESOURCES
 from tests.deploy.manifests import (
     BASE,
     COMPONENT_ACCOUNTS,
@@ -43,8 +45,6 @@ from tests.deploy.manifests import (
     render_overlay,
 )
 from tests.k8s.kube_helpers import REPO, Kubectl
-from worker.config import WorkerConfig, load_settings
-from workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 pytestmark = pytest.mark.stack
 

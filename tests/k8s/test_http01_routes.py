@@ -15,14 +15,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from acmeflow.activities.errors import BAD_REQUEST, STILL_WAITING
+from acmeflow.activities.http01_routes import CHALLENGE_LABEL, KubernetesHttp01Routes, route_name
+from acmeflow.activities.issuer_config import Http01Ingress
+from acmeflow.activities.kubernetes_api import MANAGED_LABEL
+from acmeflow.worker.kubernetes import kubernetes_api_client
 from kubernetes import client, config
 from temporalio.exceptions import ApplicationError
 
 from acmeflow.devstack.stack import StackInfo
-from activities.errors import BAD_REQUEST, STILL_WAITING
-from activities.http01_routes import CHALLENGE_LABEL, KubernetesHttp01Routes, route_name
-from activities.issuer_config import Http01Ingress
-from activities.kubernetes_api import MANAGED_LABEL
 from tests.k8s.challenge_resources import create_challenge, http01_spec
 from tests.k8s.kube_helpers import (
     Kubectl,
@@ -30,7 +31,6 @@ from tests.k8s.kube_helpers import (
     install_acmeflow_crds,
     temporary_namespace,
 )
-from worker.kubernetes import kubernetes_api_client
 
 pytestmark = pytest.mark.stack
 

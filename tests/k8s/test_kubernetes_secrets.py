@@ -15,16 +15,16 @@ from typing import TypeVar
 
 import pytest
 import yaml
+from acmeflow.activities.errors import BAD_REQUEST
+from acmeflow.activities.kubernetes_api import KUBERNETES_UNAVAILABLE, MANAGED_LABEL
+from acmeflow.activities.kubernetes_secrets import KubernetesSecrets
+from acmeflow.activities.secret_refs import SecretRef, SecretStore
+from acmeflow.worker.kubernetes import kubernetes_api_client
 from kubernetes import client, config
 from temporalio.exceptions import ApplicationError
 
 from acmeflow.devstack.stack import StackInfo
-from activities.errors import BAD_REQUEST
-from activities.kubernetes_api import KUBERNETES_UNAVAILABLE, MANAGED_LABEL
-from activities.kubernetes_secrets import KubernetesSecrets
-from activities.secret_refs import SecretRef, SecretStore
 from tests.k8s.kube_helpers import Kubectl, temporary_namespace
-from worker.kubernetes import kubernetes_api_client
 
 pytestmark = pytest.mark.stack
 

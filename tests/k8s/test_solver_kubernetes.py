@@ -21,14 +21,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from acmeflow.activities.http01 import DirectoryStore
+from acmeflow.worker.kubernetes import kubernetes_api_client
 
 from acmeflow.devstack.stack import StackInfo
 from acmeflow.solver.challenge_cache import ChallengeCache, KubernetesChallengeFeed, Obj
-from activities.http01 import DirectoryStore
 from tests.k8s.challenge_resources import create_challenge, http01_spec
 from tests.k8s.kube_helpers import Kubectl, install_acmeflow_crds, temporary_namespace
 from tests.solver.solver_process import Reply, running_solver
-from worker.kubernetes import kubernetes_api_client
 
 pytestmark = pytest.mark.stack
 

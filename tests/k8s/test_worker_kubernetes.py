@@ -10,19 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from acmeflow.activities.http01 import DirectoryStore
+from acmeflow.activities.http01_routes import KubernetesHttp01Routes
+from acmeflow.activities.issuer_config import Rfc2136, SolverConfig
+from acmeflow.activities.kubernetes_api import MANAGED_LABEL
+from acmeflow.activities.secret_refs import SecretRef
+from acmeflow.worker.build import build_worker, http01_publisher
+from acmeflow.worker.config import add_config_flags, load_config
+from acmeflow.worker.kubernetes import kubernetes_services
 from temporalio.client import Client
 
 from acmeflow.devstack.stack import StackInfo
-from activities.http01 import DirectoryStore
-from activities.http01_routes import KubernetesHttp01Routes
-from activities.issuer_config import Rfc2136, SolverConfig
-from activities.kubernetes_api import MANAGED_LABEL
-from activities.secret_refs import SecretRef
 from tests.k8s.kube_helpers import Kubectl, temporary_namespace
 from tests.orders.order_harness import assert_certificate, issuer, prepare, start, worker_config
-from worker.build import build_worker, http01_publisher
-from worker.config import add_config_flags, load_config
-from worker.kubernetes import kubernetes_services
 
 pytestmark = pytest.mark.stack
 

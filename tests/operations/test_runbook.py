@@ -17,9 +17,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from acmeflow.activities.challenge_values import dns01_record_name
+from acmeflow.workflows.order import CANCELLED_REASON
 
 from acmeflow.devstack.stack import StackInfo
-from activities.challenge_values import dns01_record_name
 from tests.bridge.bridge_harness import (
     BridgeProcess,
     certificate_manifest,
@@ -42,7 +43,6 @@ from tests.operations.runbook_commands import (
     placeholders,
 )
 from tests.orders.order_harness import txt_values
-from workflows.order import CANCELLED_REASON
 
 WAITING_FOR_HTTP01 = "Waiting for HTTP-01 challenge propagation: cannot resolve"
 

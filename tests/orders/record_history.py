@@ -12,6 +12,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from acmeflow.worker.build import build_worker
 from temporalio.client import Client
 
 from acmeflow.devstack.stack import StackInfo, default_state_dir
@@ -23,7 +24,6 @@ from tests.orders.order_harness import (
     start,
     worker_config,
 )
-from worker.build import build_worker
 
 HISTORIES = Path(__file__).parent / "histories"
 

@@ -8,13 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from acmeflow.activities.issuer_config import ExternalAccountBinding
+from acmeflow.activities.secret_refs import SecretRef
+from acmeflow.worker.build import build_worker
+from acmeflow.workflows.order import OrderWorkflow
 from temporalio.client import Client, WorkflowFailureError
 
 from acmeflow.devstack.pebble import PebbleEndpoints, PebbleOptions
 from acmeflow.devstack.processes import stop_pid_file
 from acmeflow.devstack.stack import StackInfo, start_extra_pebble
-from activities.issuer_config import ExternalAccountBinding
-from activities.secret_refs import SecretRef
 from tests.orders.order_harness import (
     assert_certificate,
     issuer,
@@ -22,8 +24,6 @@ from tests.orders.order_harness import (
     start,
     worker_config,
 )
-from worker.build import build_worker
-from workflows.order import OrderWorkflow
 
 EAB_KID = "kid-acmeflow"
 

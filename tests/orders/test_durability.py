@@ -15,13 +15,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from acmeflow.activities.challenge_values import dns01_record_name
+from acmeflow.workflows.order import OrderResult, OrderWorkflow
+from acmeflow.workflows.order_progress import ChallengeProgress, OrderProgress
 from temporalio.client import Client, WorkflowHandle
 
 from acmeflow.devstack.pebble import PebbleOptions
 from acmeflow.devstack.processes import stop_pid_file
 from acmeflow.devstack.stack import StackInfo, start_extra_pebble
 from acmeflow.devstack.tls import KeyPair, create_ca
-from activities.challenge_values import dns01_record_name
 from tests.orders.durability_gates import EmptyDnsServer, HoldingHttp01Gate, RefusingHttp01Server
 from tests.orders.durability_proxy import AcmeProxy, HeldRequest
 from tests.orders.durability_workers import (
@@ -43,8 +45,6 @@ from tests.orders.order_harness import (
     start,
     txt_values,
 )
-from workflows.order import OrderResult, OrderWorkflow
-from workflows.order_progress import ChallengeProgress, OrderProgress
 
 # Worker 1 reaches the kill point within seconds. After the kill, Temporal notices the dead
 # worker only through timeouts: a workflow task waiting on the dead worker's sticky queue

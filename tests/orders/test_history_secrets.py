@@ -6,14 +6,15 @@ import base64
 import secrets
 from pathlib import Path
 
+from acmeflow.activities.csr import private_key_pem
+from acmeflow.activities.issuer_config import ExternalAccountBinding
+from acmeflow.activities.secret_refs import SecretRef
+from acmeflow.worker.build import build_worker
 from temporalio.client import Client
 
 from acmeflow.devstack.pebble import PebbleOptions
 from acmeflow.devstack.processes import stop_pid_file
 from acmeflow.devstack.stack import StackInfo, start_extra_pebble
-from activities.csr import private_key_pem
-from activities.issuer_config import ExternalAccountBinding
-from activities.secret_refs import SecretRef
 from tests.orders.history_search import (
     fragments,
     history_text,
@@ -28,7 +29,6 @@ from tests.orders.order_harness import (
     start,
     worker_config,
 )
-from worker.build import build_worker
 
 
 async def test_histories_hold_references_not_secrets(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from acmeflow.activities.challenge_values import dns01_record_name
+from acmeflow.worker.build import build_worker
+from acmeflow.workflows.order import OrderWorkflow
 from temporalio.client import Client
 
 from acmeflow.devstack.stack import StackInfo
-from activities.challenge_values import dns01_record_name
 from tests.orders.order_harness import (
     assert_certificate,
     dns01_solver,
@@ -19,8 +21,6 @@ from tests.orders.order_harness import (
     txt_values,
     worker_config,
 )
-from worker.build import build_worker
-from workflows.order import OrderWorkflow
 
 
 async def test_http01_certificate_for_two_names(

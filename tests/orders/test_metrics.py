@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from acmeflow.workflows.order import CANCELLED_REASON, OrderTimeouts, OrderWorkflow
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
@@ -27,7 +28,6 @@ from tests.orders.durability_workers import (
 )
 from tests.orders.order_harness import dns01_solver, issuer, prepare, start
 from tests.prometheus_text import Sample, names, scrape, total
-from workflows.order import CANCELLED_REASON, OrderTimeouts, OrderWorkflow
 
 ORDERS_TIMEOUT_S = 120.0
 UNAVAILABLE = "AcmeUnavailable"

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from acmeflow.workflows.order import OrderWorkflow
 from temporalio.client import Client
 
 from acmeflow.devstack.processes import ServerProcess, free_port, stop_pid_file
@@ -22,7 +23,6 @@ from tests.orders.order_harness import (
     prepare,
     start,
 )
-from workflows.order import OrderWorkflow
 
 
 class PrivateTemporal:

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from acmeflow.worker.build import build_worker
+from acmeflow.workflows.order import OrderWorkflow
 from temporalio.client import Client
 
 from acmeflow.devstack.processes import free_port
 from acmeflow.devstack.stack import StackInfo
 from tests.orders.order_harness import issuer, leftover_tokens, prepare, start, worker_config
-from worker.build import build_worker
-from workflows.order import OrderWorkflow
 
 PRESENTED_TIMEOUT_S = 60.0
 

@@ -19,13 +19,13 @@ import pytest
 from acme import client as acme_client
 from acme import errors as acme_errors
 from acme import messages
+from acmeflow.worker.sandbox import workflow_runner
 from cryptography.hazmat.primitives.asymmetric import ec
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from acmeflow.devstack.stack import StackInfo
 from tests.stack.shout import ShoutWorkflow, shout
-from worker.sandbox import workflow_runner
 
 
 async def test_temporal_runs_a_workflow(temporal_client: Client, task_queue: str) -> None:

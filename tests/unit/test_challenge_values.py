@@ -1,6 +1,6 @@
 """What a solver publishes: checked against RFC vectors and the ``acme`` package's own code.
 
-The expected values never come from ``activities.challenge_values`` itself: they come from
+The expected values never come from ``acmeflow.activities.challenge_values`` itself: they come from
 the RFCs' published examples, from certbot's ``acme.challenges`` and from an RFC 7638
 thumbprint computed by hand here.
 """
@@ -14,18 +14,17 @@ from typing import Any
 
 import pytest
 from acme import challenges
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from josepy.b64 import b64encode
-from josepy.jwk import JWK, JWKEC, JWKRSA
-
-from activities.acme_client import generate_account_key, jwk_from_pem
-from activities.acme_order import authorization_state
-from activities.challenge_values import (
+from acmeflow.activities.acme_client import generate_account_key, jwk_from_pem
+from acmeflow.activities.acme_order import authorization_state
+from acmeflow.activities.challenge_values import (
     dns01_record_name,
     dns01_txt_value,
     http01_url_path,
     key_authorization,
 )
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from josepy.b64 import b64encode
+from josepy.jwk import JWK, JWKEC, JWKRSA
 
 # RFC 7638 §3.1: the example RSA public key and its JWK thumbprint.
 RFC7638_JWK = {

@@ -9,13 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from pydantic import BaseModel
-
-from activities.issuer_config import (
+from acmeflow.activities.issuer_config import (
     ExternalAccountBinding,
     Http01Ingress,
     IssuerConfig,
@@ -23,10 +17,10 @@ from activities.issuer_config import (
     SolverConfig,
     SolverSelector,
 )
-from activities.secret_refs import SecretRef
-from k8s_bridge import crd_generate
-from k8s_bridge.crd_generate import KINDS, SchemaError, crd_manifest, drift, render
-from k8s_bridge.crd_models import (
+from acmeflow.activities.secret_refs import SecretRef
+from acmeflow.k8s_bridge import crd_generate
+from acmeflow.k8s_bridge.crd_generate import KINDS, SchemaError, crd_manifest, drift, render
+from acmeflow.k8s_bridge.crd_models import (
     AccountKeySecretRef,
     AcmeIssuerSpec,
     AcmeSolver,
@@ -44,13 +38,18 @@ from k8s_bridge.crd_models import (
     OrderStatus,
     Rfc2136Provider,
 )
-from k8s_bridge.issuer_translation import (
+from acmeflow.k8s_bridge.issuer_translation import (
     InvalidIssuerError,
     issuer_config,
     issuer_config_from_spec,
     secret_namespace,
     solver_config,
 )
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pydantic import BaseModel
 
 # --- Wire format --------------------------------------------------------------------------
 
@@ -322,7 +321,8 @@ def test_committed_crds_match_the_models() -> None:
     """Fails when deploy/crds was not regenerated after a model change (or was hand-edited)."""
     diffs = drift()
     assert not diffs, (
-        "deploy/crds is out of date; run `python -m k8s_bridge.crd_generate`:\n" + "\n".join(diffs)
+        "deploy/crds is out of date; run `python -m acmeflow.k8s_bridge.crd_generate`:\n"
+        + "\n".join(diffs)
     )
 
 

@@ -6,13 +6,7 @@ import base64
 import ipaddress
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
-from temporalio.exceptions import ApplicationError
-
-from activities.csr import (
+from acmeflow.activities.csr import (
     RequestedNames,
     build_csr,
     check_csr_matches,
@@ -21,7 +15,12 @@ from activities.csr import (
     load_private_key,
     private_key_pem,
 )
-from activities.errors import BAD_REQUEST
+from acmeflow.activities.errors import BAD_REQUEST
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
+from temporalio.exceptions import ApplicationError
 
 P256_KEY = ec.generate_private_key(ec.SECP256R1())
 

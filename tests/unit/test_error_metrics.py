@@ -14,12 +14,8 @@ from datetime import timedelta
 import pytest
 import requests
 from acme import messages
-from temporalio.exceptions import ApplicationError
-from temporalio.runtime import BUFFERED_METRIC_KIND_COUNTER, MetricBuffer, Runtime, TelemetryConfig
-from temporalio.testing import ActivityEnvironment
-
-from activities.acme_client import RetryAfterNetwork
-from activities.errors import (
+from acmeflow.activities.acme_client import RetryAfterNetwork
+from acmeflow.activities.errors import (
     ACME_ERRORS_METRIC,
     ACME_UNAVAILABLE,
     RATE_LIMIT_WAIT_METRIC,
@@ -27,6 +23,10 @@ from activities.errors import (
     acme_step,
     rate_limit_wait_seconds,
 )
+from temporalio.exceptions import ApplicationError
+from temporalio.runtime import BUFFERED_METRIC_KIND_COUNTER, MetricBuffer, Runtime, TelemetryConfig
+from temporalio.testing import ActivityEnvironment
+
 from tests.unit.test_errors import problem, problem_response
 
 

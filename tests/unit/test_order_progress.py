@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from activities.challenge_spec import ChallengeSpec
-from activities.issuer_config import DNS01, HTTP01, Http01Ingress, Rfc2136, SolverConfig
-from workflows import order_progress
-from workflows.order_progress import (
+from acmeflow.activities.challenge_spec import ChallengeSpec
+from acmeflow.activities.issuer_config import DNS01, HTTP01, Http01Ingress, Rfc2136, SolverConfig
+from acmeflow.workflows import order_progress
+from acmeflow.workflows.order_progress import (
     FINAL_STATES,
     ChallengeProgress,
     OrderProgress,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-
-from activities.issuer_config import (
+from acmeflow.activities.issuer_config import (
     DNS01,
     HTTP01,
     Http01Ingress,
@@ -14,7 +13,7 @@ from activities.issuer_config import (
     SolverConfig,
     SolverSelector,
 )
-from workflows.solver_selection import select_solver
+from acmeflow.workflows.solver_selection import select_solver
 
 BOTH = {HTTP01, DNS01}
 NO_LABELS: dict[str, str] = {}

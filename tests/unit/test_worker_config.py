@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pydantic
 import pytest
-
-from worker.config import WorkerConfig, add_config_flags, load_config
+from acmeflow.worker.config import WorkerConfig, add_config_flags, load_config
 
 
 def parse(*argv: str) -> argparse.Namespace:
