@@ -20,21 +20,22 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowQueryFailedE
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
-from acmeflow.activities.csr import RequestedNames, build_csr, generate_private_key, private_key_pem
-from acmeflow.activities.issuer_config import (
+from acmeflow.activities.csr import build_csr, generate_private_key, private_key_pem
+from acmeflow.contracts.issuer import (
     ExternalAccountBinding,
     Http01Ingress,
     IssuerConfig,
     Rfc2136,
     SolverConfig,
 )
-from acmeflow.activities.secret_refs import SecretRef
+from acmeflow.contracts.names import RequestedNames
+from acmeflow.contracts.progress import OrderProgress
+from acmeflow.contracts.secrets import SecretRef
 from acmeflow.devstack.stack import MANIFEST, StackInfo, default_state_dir
+from acmeflow.plumbing.temporal_connection import connect
 from acmeflow.worker.build import build_worker
 from acmeflow.worker.config import WorkerConfig, load_config
-from acmeflow.worker.temporal_connection import connect
 from acmeflow.workflows.order import OrderInput, OrderResult, OrderWorkflow
-from acmeflow.workflows.order_progress import OrderProgress
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

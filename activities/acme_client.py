@@ -12,20 +12,22 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from acme import client as acme_client
 from acme import messages
-from acmeflow.activities.errors import acme_step, bad_request, retry_after_delay
-from acmeflow.activities.issuer_config import IssuerConfig
-from acmeflow.activities.secret_refs import SecretStore
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy.b64 import b64encode
 from josepy.jwa import ES256, ES384, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 from requests.adapters import HTTPAdapter
+
+from acmeflow.activities.errors import acme_step, bad_request, retry_after_delay
+from acmeflow.activities.secret_refs import SecretStore
+from acmeflow.contracts.issuer import AccountRef, IssuerConfig
+from acmeflow.contracts.secrets import SecretRef
 
 USER_AGENT = "acmeflow/0.1"
 NETWORK_TIMEOUT_S = 15
@@ -78,6 +80,22 @@ class Account:
     thumbprint: str
 
 
+class CaEndpoint(Protocol):
+    """Where the CA is, which account key speaks to it, and how to trust it.
+
+    Both an ``IssuerConfig`` (at registration) and an ``AccountRef`` (every later step) are one.
+    """
+
+    @property
+    def server(self) -> str: ...
+    @property
+    def account_key(self) -> SecretRef: ...
+    @property
+    def skip_tls_verify(self) -> bool: ...
+    @property
+    def ca_bundle_pem(self) -> str: ...
+
+
 class AcmeClients:
     """Builds and caches clients; keys are read through the secret store, never passed in."""
 
@@ -96,7 +114,7 @@ class AcmeClients:
         self._pool_size = pool_size
         self._directories: dict[str, messages.Directory] = {}
 
-    def _verify(self, issuer: IssuerConfig) -> bool | str:
+    def _verify(self, issuer: CaEndpoint) -> bool | str:
         if issuer.skip_tls_verify:
             return False
         if not issuer.ca_bundle_pem:
@@ -108,7 +126,7 @@ class AcmeClients:
         return str(path)
 
     def network(
-        self, issuer: IssuerConfig, key: JWK, alg: JWASignature, account_uri: str | None = None
+        self, issuer: CaEndpoint, key: JWK, alg: JWASignature, account_uri: str | None = None
     ) -> RetryAfterNetwork:
         account = (
             messages.RegistrationResource(uri=account_uri, body=messages.Registration())
@@ -155,7 +173,7 @@ class AcmeClients:
                 time.monotonic() + ACCOUNT_MEMORY_S,
             )
 
-    def directory(self, issuer: IssuerConfig, net: RetryAfterNetwork) -> messages.Directory:
+    def directory(self, issuer: CaEndpoint, net: RetryAfterNetwork) -> messages.Directory:
         with self._lock:
             cached = self._directories.get(issuer.server)
         if cached is not None:
@@ -166,20 +184,21 @@ class AcmeClients:
             self._directories[issuer.server] = directory
         return directory
 
-    def account_key(self, issuer: IssuerConfig) -> tuple[JWK, JWASignature]:
-        pem = self._secrets.require(issuer.account_key, f"ACME account key of {issuer.name}")
+    def account_key(self, issuer: CaEndpoint) -> tuple[JWK, JWASignature]:
+        pem = self._secrets.require(issuer.account_key, f"ACME account key for {issuer.server}")
         return jwk_from_pem(pem)
 
-    def account(self, issuer: IssuerConfig, account_uri: str) -> Account:
+    def account(self, ref: AccountRef) -> Account:
         """The cached client for an account registered earlier (by ``ensure_account``)."""
-        cache_key = (issuer.server, issuer.account_key.describe(), account_uri)
+        account_uri = ref.account_uri
+        cache_key = (ref.server, ref.account_key.describe(), account_uri)
         with self._lock:
             cached = self._accounts.get(cache_key)
         if cached is not None:
             return cached
-        key, alg = self.account_key(issuer)
-        net = self.network(issuer, key, alg, account_uri)
-        client = acme_client.ClientV2(self.directory(issuer, net), net)
+        key, alg = self.account_key(ref)
+        net = self.network(ref, key, alg, account_uri)
+        client = acme_client.ClientV2(self.directory(ref, net), net)
         thumbprint = b64encode(key.public_key().thumbprint()).decode()
         account = Account(client=client, uri=account_uri, thumbprint=thumbprint)
         with self._lock:

@@ -6,91 +6,38 @@ on another worker after a crash continues from what the CA knows, not from memor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from acme import challenges, messages
 from acme import client as acme_client
 from acme import errors as acme_errors
+from cryptography import x509
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
 from acmeflow.activities.acme_client import Account, AcmeClients, generate_account_key
 from acmeflow.activities.challenge_values import dns01_txt_value, key_authorization
-from acmeflow.activities.csr import RequestedNames, check_csr_matches, csr_identifiers
+from acmeflow.activities.csr import check_csr_matches, csr_identifiers
 from acmeflow.activities.errors import (
-    ACME_PROBLEM,
     acme_step,
     bad_request,
     retry_after_delay,
     still_waiting,
 )
-from acmeflow.activities.issuer_config import ACME_CHALLENGE_TYPES, IssuerConfig
 from acmeflow.activities.secret_refs import SecretStore
-from cryptography import x509
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
-
-_TYPE_BY_ACME_NAME = {acme_name: ours for ours, acme_name in ACME_CHALLENGE_TYPES.items()}
-
-
-@dataclass(frozen=True)
-class CheckRequestInput:
-    csr_pem: str
-    names: RequestedNames
-
-
-@dataclass(frozen=True)
-class AcmeResource:
-    """A URL on the CA, and the account that may read or change it."""
-
-    issuer: IssuerConfig
-    account_uri: str
-    url: str
-
-
-@dataclass(frozen=True)
-class CreateOrderInput:
-    issuer: IssuerConfig
-    account_uri: str
-    csr_pem: str
-    profile: str = ""
-
-
-@dataclass(frozen=True)
-class FinalizeInput:
-    order: AcmeResource
-    csr_pem: str
-
-
-@dataclass(frozen=True)
-class AcmeOrderState:
-    """The CA's view of an order."""
-
-    url: str
-    status: str
-    finalize_url: str
-    authorization_urls: list[str]
-    certificate_url: str = ""
-    problem: str = ""
-
-
-@dataclass(frozen=True)
-class ChallengeOffer:
-    """One way the CA offers to validate an authorization, with what to publish for it."""
-
-    url: str
-    type: str
-    token: str
-    key: str
-    status: str = "pending"
-
-
-@dataclass(frozen=True)
-class AuthorizationState:
-    url: str
-    dns_name: str
-    wildcard: bool
-    status: str
-    challenges: list[ChallengeOffer] = field(default_factory=list)
-    problem: str = ""
+from acmeflow.contracts.acme import (
+    AcmeOrderState,
+    AcmeResource,
+    AuthorizationState,
+    ChallengeOffer,
+    CheckRequestInput,
+    CreateOrderInput,
+    DownloadInput,
+    FinalizeInput,
+)
+from acmeflow.contracts.errors import ACME_PROBLEM
+from acmeflow.contracts.issuer import IssuerConfig
+from acmeflow.contracts.states import ChallengeType
 
 
 def _problem_text(problem: Any) -> str:
@@ -117,7 +64,7 @@ def authorization_state(url: str, body: dict[str, Any], thumbprint: str) -> Auth
     offers = []
     problems = []
     for challenge in body.get("challenges", []):
-        ours = _TYPE_BY_ACME_NAME.get(str(challenge.get("type")))
+        ours = ChallengeType.from_acme_name(str(challenge.get("type")))
         if challenge.get("error"):
             problems.append(_problem_text(challenge["error"]))
         if ours is None:
@@ -128,7 +75,7 @@ def authorization_state(url: str, body: dict[str, Any], thumbprint: str) -> Auth
                 url=str(challenge["url"]),
                 type=ours,
                 token=str(challenge["token"]),
-                key=key_authz if ours == "HTTP-01" else dns01_txt_value(key_authz),
+                key=key_authz if ours == ChallengeType.HTTP01 else dns01_txt_value(key_authz),
                 status=str(challenge.get("status", "pending")),
             )
         )
@@ -220,7 +167,7 @@ class AcmeOrderActivities:
         creating another. CAs without an orders list (Let's Encrypt) leave that window
         open: at worst one extra pending order, which expires unused.
         """
-        account = self._clients.account(request.issuer, request.account_uri)
+        account = self._clients.account(request.account)
         created = activity.info().heartbeat_details
         if created:
             return self._reload_order(account, str(created[0]))
@@ -235,9 +182,7 @@ class AcmeOrderActivities:
             messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=n) for n in dns_names
         ]
         identifiers += [messages.Identifier(typ=messages.IDENTIFIER_IP, value=ip) for ip in ips]
-        new_order = messages.NewOrder(
-            identifiers=identifiers, profile=request.profile or request.issuer.profile or None
-        )
+        new_order = messages.NewOrder(identifiers=identifiers, profile=request.profile or None)
         with acme_step("create ACME order"):
             response = account.client._post(account.client.directory["newOrder"], new_order)
         url = str(response.headers["Location"])
@@ -251,14 +196,14 @@ class AcmeOrderActivities:
 
     @activity.defn
     def describe_authorization(self, resource: AcmeResource) -> AuthorizationState:
-        account = self._clients.account(resource.issuer, resource.account_uri)
+        account = self._clients.account(resource.account)
         body, _ = _post_as_get(account, resource.url, "read authorization")
         return authorization_state(resource.url, body, account.thumbprint)
 
     @activity.defn
     def accept_challenge(self, challenge: AcmeResource) -> None:
         """Tell the CA to validate; a challenge already past ``pending`` is left alone."""
-        account = self._clients.account(challenge.issuer, challenge.account_uri)
+        account = self._clients.account(challenge.account)
         body, _ = _post_as_get(account, challenge.url, "read challenge")
         if body.get("status") != "pending":
             return
@@ -268,7 +213,7 @@ class AcmeOrderActivities:
     @activity.defn
     def await_authorization(self, authorization: AcmeResource) -> AuthorizationState:
         """Return the authorization once final; raise StillWaiting (retried) before."""
-        account = self._clients.account(authorization.issuer, authorization.account_uri)
+        account = self._clients.account(authorization.account)
         body, response = _post_as_get(account, authorization.url, "poll authorization")
         state = authorization_state(authorization.url, body, account.thumbprint)
         if state.status == "pending":
@@ -281,7 +226,7 @@ class AcmeOrderActivities:
     @activity.defn
     def finalize_order(self, request: FinalizeInput) -> AcmeOrderState:
         """Send the CSR once the order is ready; an order already finalizing is left alone."""
-        account = self._clients.account(request.order.issuer, request.order.account_uri)
+        account = self._clients.account(request.order.account)
         body, response = _post_as_get(account, request.order.url, "read ACME order")
         state = order_state(request.order.url, body)
         if state.status == "pending":
@@ -301,7 +246,7 @@ class AcmeOrderActivities:
     @activity.defn
     def await_order(self, order: AcmeResource) -> AcmeOrderState:
         """Return the order once the CA decided (valid/invalid); StillWaiting before."""
-        account = self._clients.account(order.issuer, order.account_uri)
+        account = self._clients.account(order.account)
         body, response = _post_as_get(account, order.url, "poll ACME order")
         state = order_state(order.url, body)
         if state.status in ("processing", "ready", "pending"):
@@ -312,13 +257,14 @@ class AcmeOrderActivities:
         return state
 
     @activity.defn
-    def download_certificate(self, certificate: AcmeResource) -> str:
+    def download_certificate(self, request: DownloadInput) -> str:
         """The PEM chain, choosing the preferred chain among alternates when configured."""
-        account = self._clients.account(certificate.issuer, certificate.account_uri)
+        certificate = request.certificate
+        account = self._clients.account(certificate.account)
         with acme_step("download certificate"):
             response = account.client._post_as_get(certificate.url)
             chains = [response.text]
-            preferred = certificate.issuer.preferred_chain
+            preferred = request.preferred_chain
             if preferred:
                 for url in account.client._get_links(response, "alternate"):
                     chains.append(account.client._post_as_get(url).text)
@@ -332,7 +278,7 @@ class AcmeOrderActivities:
     @activity.defn
     def deactivate_authorization(self, authorization: AcmeResource) -> None:
         """Give up a pending authorization after cancellation, where the CA allows it."""
-        account = self._clients.account(authorization.issuer, authorization.account_uri)
+        account = self._clients.account(authorization.account)
         body, _ = _post_as_get(account, authorization.url, "read authorization")
         if body.get("status") not in ("pending", "valid"):
             return

@@ -11,13 +11,17 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from temporalio import activity
+
 from acmeflow.activities.csr import (
     PrivateKey,
-    RequestedNames,
     build_csr,
     csr_identifiers,
     generate_private_key,
@@ -31,80 +35,22 @@ from acmeflow.activities.kubernetes_api import (
     Permission,
     api_failure,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-from temporalio import activity
+from acmeflow.contracts.certificate import (
+    CertificateRef,
+    KeyRequest,
+    OrderResourceRef,
+    OrderResourceRequest,
+    PreparedKey,
+    SecretInspection,
+    StoreRequest,
+)
+from acmeflow.contracts.names import RequestedNames
 
 GROUP, VERSION = "acmeflow.io", "v1alpha1"
 CERTIFICATE_ANNOTATION = "acmeflow.io/certificate-name"
 ISSUER_ANNOTATION = "acmeflow.io/issuer-name"
 TLS_SECRET_TYPE = "kubernetes.io/tls"
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class CertificateRef:
-    namespace: str
-    name: str
-    uid: str
-
-
-@dataclass(frozen=True)
-class KeyRequest:
-    certificate: CertificateRef
-    secret_name: str
-    names: RequestedNames
-    algorithm: str = "RSA"
-    size: int = 0
-    rotation_policy: str = "Always"
-
-
-@dataclass(frozen=True)
-class PreparedKey:
-    """The CSR to order with, and where its private key waits (never the key itself)."""
-
-    csr_pem: str
-    key_secret: str
-    generated: bool
-
-
-@dataclass(frozen=True)
-class OrderResourceRequest:
-    certificate: CertificateRef
-    csr_pem: str
-    names: RequestedNames
-    issuer_ref: dict[str, str]
-    revision: int
-    duration: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class OrderResourceRef:
-    name: str
-    uid: str
-
-
-@dataclass(frozen=True)
-class StoreRequest:
-    certificate: CertificateRef
-    secret_name: str
-    key_secret: str
-    chain_pem: str
-    issuer_name: str
-
-
-@dataclass(frozen=True)
-class SecretInspection:
-    """What the TLS Secret holds now, compared with what the Certificate asks for."""
-
-    up_to_date: bool
-    reason: str = ""
-    not_before: str = ""
-    not_after: str = ""
-    conflict: str = ""
 
 
 def next_key_secret_name(certificate: str) -> str:

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
 
-from acmeflow.activities.errors import bad_request
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from acmeflow.activities.errors import bad_request
+from acmeflow.contracts.names import RequestedNames
+
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-
-
-@dataclass(frozen=True)
-class RequestedNames:
-    """The identifiers an order is for, as its spec states them."""
-
-    common_name: str = ""
-    dns_names: list[str] = field(default_factory=list)
-    ip_addresses: list[str] = field(default_factory=list)
 
 
 def generate_private_key(algorithm: str = "ECDSA", size: int = 0) -> PrivateKey:

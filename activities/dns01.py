@@ -19,18 +19,17 @@ import dns.rdatatype
 import dns.tsig
 import dns.tsigkeyring
 import dns.update
-from acmeflow.activities.challenge_spec import (
-    ChallengeSpec,
-    SelfCheckResult,
-    SelfCheckSettings,
-    split_host_port,
-)
-from acmeflow.activities.challenge_values import dns01_record_name
-from acmeflow.activities.errors import bad_request
-from acmeflow.activities.issuer_config import Rfc2136
-from acmeflow.activities.secret_refs import SecretRef, SecretStore
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+
+from acmeflow.activities.challenge_values import dns01_record_name
+from acmeflow.activities.errors import bad_request
+from acmeflow.activities.secret_refs import SecretStore
+from acmeflow.activities.self_check_settings import SelfCheckSettings
+from acmeflow.contracts.challenge import ChallengeSpec, SelfCheckResult
+from acmeflow.contracts.issuer import Rfc2136
+from acmeflow.contracts.secrets import SecretRef
+from acmeflow.plumbing.addresses import split_host_port
 
 TXT_TTL = 60
 QUERY_TIMEOUT_S = 5.0

@@ -37,14 +37,15 @@ from josepy.errors import DeserializationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-ACME_UNAVAILABLE: Final = "AcmeUnavailable"
-BAD_NONCE: Final = "BadNonce"
-RATE_LIMITED: Final = "RateLimited"
-STILL_WAITING: Final = "StillWaiting"
-ACME_PROBLEM: Final = "AcmeProblem"
-BAD_REQUEST: Final = "BadRequest"
+from acmeflow.contracts.errors import (
+    ACME_PROBLEM,
+    ACME_UNAVAILABLE,
+    BAD_NONCE,
+    BAD_REQUEST,
+    RATE_LIMITED,
+    STILL_WAITING,
+)
 
-NON_RETRYABLE_TYPES: Final = (ACME_PROBLEM, BAD_REQUEST)
 DEFAULT_RATE_LIMIT_DELAY: Final = datetime.timedelta(seconds=60)
 
 ACME_ERRORS_METRIC: Final = "acmeflow_acme_errors"

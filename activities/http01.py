@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Protocol
 
 import dns.resolver
-from acmeflow.activities.challenge_spec import (
-    ChallengeSpec,
-    SelfCheckResult,
-    SelfCheckSettings,
-    split_host_port,
-)
-from acmeflow.activities.challenge_values import http01_url_path
 from temporalio import activity
+
+from acmeflow.activities.challenge_values import http01_url_path
+from acmeflow.activities.self_check_settings import SelfCheckSettings
+from acmeflow.contracts.challenge import ChallengeSpec, SelfCheckResult
+from acmeflow.plumbing.addresses import split_host_port
 
 SELF_CHECK_TIMEOUT_S = 5.0
 

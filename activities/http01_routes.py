@@ -51,10 +51,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from acmeflow.activities.challenge_spec import ChallengeSpec
+from kubernetes import client
+
 from acmeflow.activities.challenge_values import http01_url_path
 from acmeflow.activities.errors import bad_request, still_waiting
-from acmeflow.activities.issuer_config import Http01Ingress
 from acmeflow.activities.kubernetes_api import (
     KUBERNETES_ERRORS,
     MANAGED_LABEL,
@@ -64,8 +64,9 @@ from acmeflow.activities.kubernetes_api import (
     server_message,
     status_of,
 )
-from acmeflow.k8s_bridge.crd_models import API_VERSION, GROUP, VERSION, Challenge
-from kubernetes import client
+from acmeflow.contracts.challenge import ChallengeSpec
+from acmeflow.contracts.issuer import Http01Ingress
+from acmeflow.crds.models import API_VERSION, GROUP, VERSION, Challenge
 
 log = logging.getLogger(__name__)
 

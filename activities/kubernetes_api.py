@@ -17,10 +17,11 @@ import json
 from dataclasses import dataclass
 from typing import Final
 
-from acmeflow.activities.errors import bad_request
 from kubernetes.client.exceptions import ApiException
 from temporalio.exceptions import ApplicationError
 from urllib3.exceptions import HTTPError
+
+from acmeflow.activities.errors import bad_request
 
 KUBERNETES_UNAVAILABLE: Final = "KubernetesUnavailable"
 MANAGED_LABEL: Final = "acmeflow.io/managed"

@@ -20,6 +20,9 @@ import base64
 import binascii
 from typing import Final
 
+from kubernetes import client
+from temporalio.exceptions import ApplicationError
+
 from acmeflow.activities.errors import bad_request
 from acmeflow.activities.kubernetes_api import (
     KUBERNETES_ERRORS,
@@ -30,9 +33,7 @@ from acmeflow.activities.kubernetes_api import (
     api_failure,
     status_of,
 )
-from acmeflow.activities.secret_refs import SecretRef
-from kubernetes import client
-from temporalio.exceptions import ApplicationError
+from acmeflow.contracts.secrets import SecretRef
 
 MAX_ATTEMPTS: Final = 5
 """Reads and writes before ``create`` gives up on a Secret that keeps changing."""

@@ -11,8 +11,10 @@ import logging
 import threading
 from typing import Protocol
 
-from acmeflow.workflows.order_progress import PUBLISH_ACTIVITY, OrderUpdate
 from temporalio import activity
+
+from acmeflow.contracts.activities import ActivityName
+from acmeflow.contracts.progress import OrderUpdate
 
 log = logging.getLogger("acmeflow.order")
 
@@ -58,6 +60,6 @@ class ObserverActivities:
     def __init__(self, observer: OrderObserver) -> None:
         self._observer = observer
 
-    @activity.defn(name=PUBLISH_ACTIVITY)
+    @activity.defn(name=ActivityName.PUBLISH_ORDER_PROGRESS)
     def publish_order_progress(self, update: OrderUpdate) -> None:
         self._observer.publish(update)

@@ -7,30 +7,11 @@ resolve it at the moment they need the value and keep the value in memory only.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from acmeflow.activities.errors import bad_request
-
-
-@dataclass(frozen=True)
-class SecretRef:
-    """A file path, or a key of a Kubernetes Secret (``namespace``/``name``/``key``)."""
-
-    path: str = ""
-    namespace: str = ""
-    name: str = ""
-    key: str = ""
-
-    @property
-    def in_kubernetes(self) -> bool:
-        return not self.path
-
-    def describe(self) -> str:
-        if self.path:
-            return f"file {self.path}"
-        return f'key "{self.key}" of Secret {self.namespace}/{self.name}'
+from acmeflow.contracts.secrets import SecretRef
 
 
 class SecretBackend(Protocol):

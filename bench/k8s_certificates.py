@@ -53,9 +53,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acmeflow.k8s_bridge.crd_models import GROUP, VERSION, Certificate, Issuer
-from acmeflow.workflows.certificate import PUBLISH_CERTIFICATE_ACTIVITY
-from acmeflow.workflows.resource_ids import workflow_id
 from k8s_orders import (
     COMPONENTS,
     CREATE_THREADS,
@@ -93,7 +90,10 @@ from orders import cpu_sample, history_breakdown
 from temporalio.client import Client, WorkflowHistory
 from urllib3.exceptions import HTTPError
 
+from acmeflow.contracts.activities import ActivityName
+from acmeflow.crds.models import GROUP, VERSION, Certificate, Issuer
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.workflows.resource_ids import workflow_id
 
 PROGRESS_EVERY_S = 10.0
 READY_TIMEOUT_S = 180.0
@@ -330,7 +330,7 @@ def note_run(times: CertificateTimes, history: WorkflowHistory) -> None:
             name, at, inputs = scheduled[origin]
             if name == STORE_ACTIVITY:
                 times.store_completed = now
-            elif name == PUBLISH_CERTIFICATE_ACTIVITY:
+            elif name == ActivityName.PUBLISH_CERTIFICATE_PROGRESS:
                 publish = CertificatePublish(
                     at, started.get(origin, NAN), now, publish_ready(inputs)
                 )

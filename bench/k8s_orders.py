@@ -60,9 +60,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from acmeflow.activities.csr import RequestedNames, build_csr, generate_private_key
-from acmeflow.k8s_bridge.crd_models import GROUP, VERSION, Issuer, Order
-from acmeflow.workflows.order_progress import FINAL_STATES, PUBLISH_ACTIVITY
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from orders import CpuSample, cpu_sample, history_breakdown, percentile
@@ -71,6 +68,11 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from urllib3.exceptions import HTTPError
 
+from acmeflow.activities.csr import build_csr, generate_private_key
+from acmeflow.contracts.activities import ActivityName
+from acmeflow.contracts.names import RequestedNames
+from acmeflow.contracts.states import FINAL_ORDER_STATES
+from acmeflow.crds.models import GROUP, VERSION, Issuer, Order
 from acmeflow.devstack.stack import DevStack, StackInfo
 
 CREATE_THREADS = 16
@@ -476,7 +478,7 @@ class OrderWatch:
                 seen.listed = seen.listed or listed
                 if state == "valid" and math.isnan(seen.valid_at):
                     seen.valid_at = now
-            final = sum(1 for s in self._seen.values() if s.state in FINAL_STATES)
+            final = sum(1 for s in self._seen.values() if s.state in FINAL_ORDER_STATES)
         if final >= self._expected:
             self.all_final.set()
 
@@ -587,12 +589,12 @@ def workflow_times(history: WorkflowHistory) -> WorkflowTimes:
             origin = attributes.scheduled_event_id
             name, at, inputs = scheduled[origin]
             times.completed(name, now)
-            if name == PUBLISH_ACTIVITY:
+            if name == ActivityName.PUBLISH_ORDER_PROGRESS:
                 times.publishes.append(publish_of(inputs, at, started.get(origin, NAN), now))
-                woken_by = (woken_by - {kind}) | {PUBLISH_ACTIVITY}
+                woken_by = (woken_by - {kind}) | {ActivityName.PUBLISH_ORDER_PROGRESS}
         elif kind == "workflow_task_scheduled_event_attributes":
             times.workflow_tasks += 1
-            times.publish_woken_tasks += woken_by == {PUBLISH_ACTIVITY}
+            times.publish_woken_tasks += woken_by == {ActivityName.PUBLISH_ORDER_PROGRESS}
             woken_by = set()
         elif kind == "workflow_task_completed_event_attributes" and math.isnan(times.decided):
             times.decided = NAN if math.isnan(times.download_completed) else now

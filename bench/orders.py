@@ -52,16 +52,17 @@ import requests
 from acme import challenges, messages
 from acme import client as acme_client
 from acme import errors as acme_errors
-from acmeflow.activities.csr import RequestedNames, build_csr, generate_private_key
-from acmeflow.activities.issuer_config import Http01Ingress, IssuerConfig, SolverConfig
-from acmeflow.activities.secret_refs import SecretRef
-from acmeflow.workflows.order import OrderInput, OrderWorkflow
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 
+from acmeflow.activities.csr import build_csr, generate_private_key
+from acmeflow.contracts.issuer import Http01Ingress, IssuerConfig, SolverConfig
+from acmeflow.contracts.names import RequestedNames
+from acmeflow.contracts.secrets import SecretRef
 from acmeflow.devstack.stack import DevStack, StackInfo
+from acmeflow.workflows.order import OrderInput, OrderWorkflow
 
 LATENCY_TARGET = 1.0
 """acmeflow's median latency may be at most this multiple of the plain client's."""

@@ -31,10 +31,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():  # the sandbox re-imports this module
-    from acmeflow.worker.sandbox import workflow_runner
     from orders import cpu_sample, running_stack, stack_pids
 
     from acmeflow.devstack.stack import StackInfo
+    from acmeflow.worker.sandbox import workflow_runner
 
 CONCURRENT_ACTIVITIES = 200
 """As ``acmeflow worker``'s default, so both benchmarks poll alike."""

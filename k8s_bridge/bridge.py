@@ -11,10 +11,13 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
+from temporalio.client import Client
+from temporalio.worker import Worker
+
 from acmeflow.activities.order_observer import ObserverActivities
+from acmeflow.crds.models import GROUP, VERSION, Certificate, ClusterIssuer, Issuer, Order
 from acmeflow.k8s_bridge.certificate_reconciler import CertificateReconciler, IssuerReconciler
 from acmeflow.k8s_bridge.config import BridgeConfig
-from acmeflow.k8s_bridge.crd_models import GROUP, VERSION, Certificate, ClusterIssuer, Issuer, Order
 from acmeflow.k8s_bridge.event_recorder import EventRecorder
 from acmeflow.k8s_bridge.informer import Informer, Obj, OnChange
 from acmeflow.k8s_bridge.issuer_lookup import IssuerLookup
@@ -28,8 +31,6 @@ from acmeflow.k8s_bridge.signalled_workflows import SignalledWorkflows
 from acmeflow.k8s_bridge.work_queue import WorkQueue
 from acmeflow.worker.build import activity_methods
 from acmeflow.workflows.resource_ids import workflow_id
-from temporalio.client import Client
-from temporalio.worker import Worker
 
 log = logging.getLogger(__name__)
 SYNC_TIMEOUT_S = 60.0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from acmeflow.activities.csr import RequestedNames
-from acmeflow.activities.issuer_config import IssuerConfig
-from acmeflow.k8s_bridge.crd_models import Certificate
+from acmeflow.contracts.issuer import IssuerConfig
+from acmeflow.contracts.names import RequestedNames
+from acmeflow.crds.models import Certificate
 from acmeflow.workflows.certificate import CertificateInput, CertificateSpecInput
 
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}

@@ -10,10 +10,12 @@ import asyncio
 from functools import partial
 from typing import Any
 
+from pydantic import ValidationError
+
+from acmeflow.crds.models import Certificate, ClusterIssuer, Issuer
 from acmeflow.k8s_bridge.certificate_input import certificate_input
 from acmeflow.k8s_bridge.conditions import condition, set_conditions
 from acmeflow.k8s_bridge.config import BridgeConfig
-from acmeflow.k8s_bridge.crd_models import Certificate, ClusterIssuer, Issuer
 from acmeflow.k8s_bridge.informer import Informer
 from acmeflow.k8s_bridge.issuer_lookup import IssuerLookup
 from acmeflow.k8s_bridge.issuer_translation import InvalidIssuerError, issuer_config
@@ -23,7 +25,6 @@ from acmeflow.k8s_bridge.status_writes import write_status
 from acmeflow.workflows.certificate import CertificateWorkflow
 from acmeflow.workflows.issuer_account import IssuerAccountInput, IssuerAccountWorkflow
 from acmeflow.workflows.resource_ids import workflow_id
-from pydantic import ValidationError
 
 
 class CertificateReconciler:

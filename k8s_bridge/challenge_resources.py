@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from acmeflow.activities.issuer_config import SolverConfig
-from acmeflow.k8s_bridge.crd_models import API_VERSION, Challenge
-from acmeflow.workflows.order_progress import ChallengeProgress
+from acmeflow.contracts.issuer import SolverConfig
+from acmeflow.contracts.progress import ChallengeProgress
+from acmeflow.crds.models import API_VERSION, Challenge
 
 ORDER_LABEL = "acmeflow.io/order"
 

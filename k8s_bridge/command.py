@@ -9,8 +9,8 @@ import signal
 from acmeflow.k8s_bridge.bridge import Bridge
 from acmeflow.k8s_bridge.config import BridgeConfig
 from acmeflow.k8s_bridge.kube_api import load_kube_api
-from acmeflow.worker.config import add_config_flags, load_settings
-from acmeflow.worker.temporal_connection import connect
+from acmeflow.plumbing.settings import add_config_flags, load_settings
+from acmeflow.plumbing.temporal_connection import connect
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acmeflow.worker.config import TemporalSettings
+from acmeflow.plumbing.settings import TemporalSettings
 
 
 class BridgeConfig(TemporalSettings):

@@ -14,10 +14,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-from acmeflow.k8s_bridge.crd_models import API_VERSION
-from acmeflow.k8s_bridge.kube_api import KubeApi
-from acmeflow.workflows.order_progress import OrderEvent
 from kubernetes.client.exceptions import ApiException
+
+from acmeflow.contracts.progress import OrderEvent
+from acmeflow.crds.models import API_VERSION
+from acmeflow.k8s_bridge.kube_api import KubeApi
 
 COMPONENT = "acmeflow"
 _REMEMBERED = 20000

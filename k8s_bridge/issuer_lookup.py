@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from acmeflow.activities.issuer_config import IssuerConfig
-from acmeflow.k8s_bridge.crd_models import ClusterIssuer, Issuer, IssuerRef
+from pydantic import ValidationError
+
+from acmeflow.contracts.issuer import IssuerConfig
+from acmeflow.crds.models import ClusterIssuer, Issuer, IssuerRef
 from acmeflow.k8s_bridge.informer import Informer
 from acmeflow.k8s_bridge.issuer_translation import InvalidIssuerError, issuer_config
-from pydantic import ValidationError
 
 
 class IssuerLookup:

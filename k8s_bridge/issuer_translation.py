@@ -14,8 +14,9 @@ import base64
 import binascii
 from urllib.parse import urlsplit
 
-from acmeflow.activities.challenge_spec import split_host_port
-from acmeflow.activities.issuer_config import (
+from cryptography import x509
+
+from acmeflow.contracts.issuer import (
     ExternalAccountBinding,
     Http01Ingress,
     IssuerConfig,
@@ -23,8 +24,8 @@ from acmeflow.activities.issuer_config import (
     SolverConfig,
     SolverSelector,
 )
-from acmeflow.activities.secret_refs import SecretRef
-from acmeflow.k8s_bridge.crd_models import (
+from acmeflow.contracts.secrets import SecretRef
+from acmeflow.crds.models import (
     AcmeSolver,
     ClusterIssuer,
     Http01Solver,
@@ -32,7 +33,7 @@ from acmeflow.k8s_bridge.crd_models import (
     IssuerSpec,
     Rfc2136Provider,
 )
-from cryptography import x509
+from acmeflow.plumbing.addresses import split_host_port
 
 DEFAULT_CLUSTER_RESOURCE_NAMESPACE = "acmeflow"
 DEFAULT_TSIG_ALGORITHM = "HMACSHA256"

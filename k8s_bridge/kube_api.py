@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acmeflow.k8s_bridge.crd_models import GROUP, VERSION
-from acmeflow.worker.kubernetes import kubernetes_api_client
 from kubernetes import client
+
+from acmeflow.crds.models import GROUP, VERSION
+from acmeflow.plumbing.kubernetes_client import kubernetes_api_client
 
 
 @dataclass(frozen=True)

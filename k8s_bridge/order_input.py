@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from acmeflow.activities.csr import RequestedNames
-from acmeflow.activities.issuer_config import IssuerConfig
-from acmeflow.k8s_bridge.crd_models import Order
+from acmeflow.contracts.issuer import IssuerConfig
+from acmeflow.contracts.names import RequestedNames
+from acmeflow.crds.models import Order
 from acmeflow.workflows.order import OrderInput
 
 

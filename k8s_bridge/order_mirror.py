@@ -10,19 +10,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from acmeflow.activities.issuer_config import ACME_CHALLENGE_TYPES
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from acmeflow.contracts.progress import ChallengeProgress, OrderProgress, OrderUpdate
+from acmeflow.contracts.states import ChallengeType
+from acmeflow.crds.models import GROUP, VERSION, Challenge, Order
 from acmeflow.k8s_bridge.challenge_resources import (
     challenge_body,
     challenge_status,
 )
-from acmeflow.k8s_bridge.crd_models import GROUP, VERSION, Challenge, Order
 from acmeflow.k8s_bridge.event_recorder import EventRecorder, InvolvedObject
 from acmeflow.k8s_bridge.informer import Informer
 from acmeflow.k8s_bridge.kube_api import KubeApi
 from acmeflow.k8s_bridge.status_writes import write_status
-from acmeflow.workflows.order_progress import ChallengeProgress, OrderProgress, OrderUpdate
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def order_status(progress: OrderProgress) -> dict[str, Any]:
                     {
                         "url": c.url,
                         "token": c.token,
-                        "type": ACME_CHALLENGE_TYPES.get(c.type, c.type),
+                        "type": ChallengeType(c.type).acme_name,
                     }
                     for c in a.challenges
                 ],

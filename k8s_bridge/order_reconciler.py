@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from acmeflow.contracts.progress import EventReason, OrderEvent
+from acmeflow.contracts.states import FINAL_ORDER_STATES
+from acmeflow.crds.models import Order
 from acmeflow.k8s_bridge.config import BridgeConfig
-from acmeflow.k8s_bridge.crd_models import Order
 from acmeflow.k8s_bridge.event_recorder import EventRecorder, InvolvedObject
 from acmeflow.k8s_bridge.informer import Informer
 from acmeflow.k8s_bridge.issuer_lookup import IssuerLookup
@@ -23,7 +25,6 @@ from acmeflow.k8s_bridge.kube_api import KubeApi
 from acmeflow.k8s_bridge.order_input import order_input
 from acmeflow.k8s_bridge.order_workflows import OrderWorkflows, ended_reason
 from acmeflow.k8s_bridge.status_writes import write_status
-from acmeflow.workflows.order_progress import FINAL_STATES, ORDER_FAILED, OrderEvent
 from acmeflow.workflows.resource_ids import order_workflow_id
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class OrderReconciler:
         status = obj.get("status") or {}
         if (
             order.metadata.deletion_timestamp
-            or status.get("state") in FINAL_STATES
+            or status.get("state") in FINAL_ORDER_STATES
             or controlled_by_certificate(order)
         ):
             return None
@@ -99,7 +100,7 @@ class OrderReconciler:
             kind=Order.KIND,
             object_name=name,
             type="Warning",
-            reason=ORDER_FAILED,
+            reason=EventReason.ORDER_FAILED,
             message=reason,
         )
         await asyncio.to_thread(self._events.record, involved, event)

@@ -10,9 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from acmeflow.k8s_bridge.resource_workflows import cancel_if_owned
-from acmeflow.workflows.order import OrderInput, OrderResult, OrderWorkflow
-from acmeflow.workflows.resource_ids import UID_MEMO, order_workflow_id
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -21,6 +18,10 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from acmeflow.k8s_bridge.resource_workflows import cancel_if_owned
+from acmeflow.workflows.order import OrderInput, OrderResult, OrderWorkflow
+from acmeflow.workflows.resource_ids import UID_MEMO, order_workflow_id
 
 log = logging.getLogger(__name__)
 

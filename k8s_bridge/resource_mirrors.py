@@ -9,15 +9,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+from temporalio import activity
+
+from acmeflow.contracts.activities import ActivityName
+from acmeflow.contracts.progress import CertificateUpdate, IssuerUpdate
+from acmeflow.crds.models import Certificate, ClusterIssuer, Issuer
 from acmeflow.k8s_bridge.conditions import condition, set_conditions
-from acmeflow.k8s_bridge.crd_models import Certificate, ClusterIssuer, Issuer
 from acmeflow.k8s_bridge.event_recorder import EventRecorder, InvolvedObject
 from acmeflow.k8s_bridge.kube_api import KubeApi
 from acmeflow.k8s_bridge.status_writes import write_status
-from acmeflow.workflows.certificate import PUBLISH_CERTIFICATE_ACTIVITY, CertificateUpdate
-from acmeflow.workflows.issuer_account import PUBLISH_ISSUER_ACTIVITY, IssuerUpdate
-from kubernetes.client.exceptions import ApiException
-from temporalio import activity
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class ResourceMirrors:
         self._api = api
         self._events = events
 
-    @activity.defn(name=PUBLISH_CERTIFICATE_ACTIVITY)
+    @activity.defn(name=ActivityName.PUBLISH_CERTIFICATE_PROGRESS)
     def publish_certificate_progress(self, update: CertificateUpdate) -> None:
         obj = _current(self._api, Certificate.PLURAL, update.namespace, update.name, update.uid)
         if obj is None:
@@ -95,7 +96,7 @@ class ResourceMirrors:
         for event in update.status.events:
             self._events.record(involved, event)
 
-    @activity.defn(name=PUBLISH_ISSUER_ACTIVITY)
+    @activity.defn(name=ActivityName.PUBLISH_ISSUER_STATUS)
     def publish_issuer_status(self, update: IssuerUpdate) -> None:
         plural = ClusterIssuer.PLURAL if update.kind == ClusterIssuer.KIND else Issuer.PLURAL
         obj = _current(self._api, plural, update.namespace, update.name, update.uid)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from acmeflow.workflows.resource_ids import UID_MEMO, resource_of
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
+
+from acmeflow.workflows.resource_ids import UID_MEMO, resource_of
 
 log = logging.getLogger(__name__)
 RESOURCE_WORKFLOW_TYPES = ("OrderWorkflow", "CertificateWorkflow", "IssuerAccountWorkflow")

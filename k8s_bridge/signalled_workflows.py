@@ -13,8 +13,9 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from acmeflow.workflows.resource_ids import UID_MEMO
 from temporalio.client import Client
+
+from acmeflow.workflows.resource_ids import UID_MEMO
 
 
 class SignalledWorkflows:

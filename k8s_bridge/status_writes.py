@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from acmeflow.k8s_bridge.kube_api import KubeApi
 from kubernetes.client.exceptions import ApiException
+
+from acmeflow.k8s_bridge.kube_api import KubeApi
 
 
 def status_changes(current: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:

@@ -8,22 +8,24 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from temporalio.client import Client
+from temporalio.worker import Worker
+
 from acmeflow.activities.acme_client import AcmeClients
 from acmeflow.activities.acme_order import AcmeOrderActivities
-from acmeflow.activities.challenge_spec import ChallengeSpec, SelfCheckSettings
 from acmeflow.activities.dns01 import Dns01Activities, Rfc2136Updater
 from acmeflow.activities.errors import bad_request
 from acmeflow.activities.http01 import DirectoryStore, Http01Activities, Http01Publisher
 from acmeflow.activities.order_observer import LoggingObserver, ObserverActivities, OrderObserver
 from acmeflow.activities.secret_refs import SecretStore
+from acmeflow.activities.self_check_settings import SelfCheckSettings
+from acmeflow.contracts.challenge import ChallengeSpec
 from acmeflow.worker.config import WorkerConfig
 from acmeflow.worker.kubernetes import KubernetesServices, kubernetes_services
 from acmeflow.worker.sandbox import workflow_runner
 from acmeflow.workflows.certificate import CertificateWorkflow
 from acmeflow.workflows.issuer_account import IssuerAccountWorkflow
 from acmeflow.workflows.order import OrderWorkflow
-from temporalio.client import Client
-from temporalio.worker import Worker
 
 WORKFLOWS: list[type] = [OrderWorkflow, CertificateWorkflow, IssuerAccountWorkflow]
 

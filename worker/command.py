@@ -7,10 +7,11 @@ import asyncio
 import logging
 import signal
 
+from acmeflow.plumbing.settings import add_config_flags
+from acmeflow.plumbing.temporal_connection import connect
 from acmeflow.worker.build import build_worker
-from acmeflow.worker.config import add_config_flags, load_config
+from acmeflow.worker.config import WorkerConfig, load_config
 from acmeflow.worker.search_attribute_setup import ensure_search_attributes
-from acmeflow.worker.temporal_connection import connect
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "worker", help="run the Temporal worker (workflows and ACME activities)"
     )
-    add_config_flags(parser)
+    add_config_flags(parser, WorkerConfig)
     parser.set_defaults(run=run)
 
 

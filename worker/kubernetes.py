@@ -8,36 +8,14 @@ the shared ``acmeflow solver`` (``acmeflow.activities.http01_routes``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+
+from kubernetes import client
 
 from acmeflow.activities.certificate_steps import CertificateActivities
 from acmeflow.activities.http01_routes import KubernetesHttp01Routes
 from acmeflow.activities.kubernetes_secrets import KubernetesSecrets
+from acmeflow.plumbing.kubernetes_client import kubernetes_api_client
 from acmeflow.worker.config import WorkerConfig
-from kubernetes import client, config
-
-DEFAULT_POOL_SIZE = 32
-
-
-def kubernetes_api_client(
-    kubeconfig: Path | None = None, *, pool_size: int = DEFAULT_POOL_SIZE
-) -> client.ApiClient:
-    """A client for ``kubeconfig``; without one, the in-cluster service account.
-
-    Outside a cluster and without ``kubeconfig``, ``$KUBECONFIG`` or ``~/.kube/config``
-    is used, as kubectl would. ``pool_size`` bounds the connections kept open; use one
-    per thread that calls the API at once.
-    """
-    configuration = client.Configuration()
-    if kubeconfig is not None:
-        config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    else:
-        try:
-            config.load_incluster_config(client_configuration=configuration)
-        except config.ConfigException:
-            config.load_kube_config(client_configuration=configuration)
-    configuration.connection_pool_maxsize = pool_size
-    return client.ApiClient(configuration)
 
 
 @dataclass(frozen=True)

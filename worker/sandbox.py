@@ -21,8 +21,8 @@ PASSED_THROUGH = (
     "pydantic_core",
     # Pure value modules the workflows share: re-importing them per run costs CPU
     # (about a tenth of a busy worker's) and buys no isolation, as they hold no state.
-    "activities",
-    "acmeflow.workflows.order_progress",
+    "acmeflow.activities",
+    "acmeflow.contracts",
     "acmeflow.workflows.search_attributes",
     "acmeflow.workflows.solver_selection",
     "acmeflow.workflows.resource_ids",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from acmeflow.workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -17,6 +16,8 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.service import RPCError
+
+from acmeflow.workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 log = logging.getLogger(__name__)
 _INDEXED = {

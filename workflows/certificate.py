@@ -16,17 +16,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from acmeflow.workflows.order import OrderInput, OrderResult, OrderWorkflow
-from acmeflow.workflows.order_progress import OrderEvent
-from acmeflow.workflows.resource_ids import UID_MEMO, order_workflow_id
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
+from acmeflow.contracts.activities import ActivityName
+from acmeflow.contracts.progress import CertificateStatus, CertificateUpdate, OrderEvent
+from acmeflow.workflows.order import OrderInput, OrderResult, OrderWorkflow
+from acmeflow.workflows.resource_ids import UID_MEMO, order_workflow_id
+
 with workflow.unsafe.imports_passed_through():
-    from acmeflow.activities.certificate_steps import (
-        CertificateActivities,
+    from acmeflow.activities.certificate_steps import CertificateActivities
+    from acmeflow.contracts.certificate import (
         CertificateRef,
         KeyRequest,
         OrderResourceRequest,
@@ -34,10 +36,9 @@ with workflow.unsafe.imports_passed_through():
         SecretInspection,
         StoreRequest,
     )
-    from acmeflow.activities.csr import RequestedNames
-    from acmeflow.activities.issuer_config import IssuerConfig
+    from acmeflow.contracts.issuer import IssuerConfig
+    from acmeflow.contracts.names import RequestedNames
 
-PUBLISH_CERTIFICATE_ACTIVITY = "publish_certificate_progress"
 FIRST_BACKOFF = timedelta(hours=1)
 MAX_BACKOFF = timedelta(hours=32)
 _STEP_RETRY = RetryPolicy(
@@ -75,36 +76,6 @@ class CertificateInput:
     observer_task_queue: str = ""
     carried: CertificateStatus | None = None
     """Status carried across continue-as-new."""
-
-
-@dataclass
-class CertificateStatus:
-    """Everything the bridge writes to the Certificate's status, plus its events."""
-
-    version: int = 0
-    ready: str = "Unknown"
-    ready_reason: str = "Pending"
-    ready_message: str = "Certificate is being prepared"
-    issuing: bool = False
-    issuing_reason: str = ""
-    issuing_message: str = ""
-    not_before: str = ""
-    not_after: str = ""
-    renewal_time: str = ""
-    revision: int = 0
-    last_failure_time: str = ""
-    failed_issuance_attempts: int = 0
-    next_private_key_secret_name: str = ""
-    observed_generation: int = 0
-    events: list[OrderEvent] = field(default_factory=list)
-
-
-@dataclass
-class CertificateUpdate:
-    namespace: str
-    name: str
-    uid: str
-    status: CertificateStatus
 
 
 def renewal_time(not_before: datetime, not_after: datetime, renew_before_s: float) -> datetime:
@@ -396,7 +367,7 @@ class CertificateWorkflow:
                 status=copy.deepcopy(self._status),
             )
             await workflow.execute_activity(
-                PUBLISH_CERTIFICATE_ACTIVITY,
+                ActivityName.PUBLISH_CERTIFICATE_PROGRESS,
                 update,
                 task_queue=self._input.observer_task_queue,
                 start_to_close_timeout=timedelta(seconds=30),

@@ -16,12 +16,14 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
+from acmeflow.contracts.activities import ActivityName
+from acmeflow.contracts.progress import IssuerStatus, IssuerUpdate
+
 with workflow.unsafe.imports_passed_through():
     from acmeflow.activities.acme_order import AcmeOrderActivities
-    from acmeflow.activities.errors import NON_RETRYABLE_TYPES
-    from acmeflow.activities.issuer_config import IssuerConfig
+    from acmeflow.contracts.errors import NON_RETRYABLE_TYPES
+    from acmeflow.contracts.issuer import IssuerConfig
 
-PUBLISH_ISSUER_ACTIVITY = "publish_issuer_status"
 FIRST_RETRY = timedelta(seconds=5)
 MAX_RETRY = timedelta(minutes=5)
 ATTEMPTS_PER_RUN = 50
@@ -36,26 +38,6 @@ class IssuerAccountInput:
     generation: int
     issuer: IssuerConfig
     observer_task_queue: str = ""
-
-
-@dataclass
-class IssuerStatus:
-    version: int = 0
-    ready: str = "Unknown"
-    reason: str = "Pending"
-    message: str = "Registering the ACME account"
-    account_uri: str = ""
-    email: str = ""
-    observed_generation: int = 0
-
-
-@dataclass
-class IssuerUpdate:
-    kind: str
-    namespace: str
-    name: str
-    uid: str
-    status: IssuerStatus
 
 
 @workflow.defn
@@ -124,7 +106,7 @@ class IssuerAccountWorkflow:
         if not self._input.observer_task_queue:
             return
         await workflow.execute_activity(
-            PUBLISH_ISSUER_ACTIVITY,
+            ActivityName.PUBLISH_ISSUER_STATUS,
             IssuerUpdate(
                 kind=self._input.kind,
                 namespace=self._input.namespace,

@@ -18,29 +18,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from acmeflow.workflows import search_attributes as attrs
-from acmeflow.workflows.order_metrics import record_challenge_verdict, record_order_finished
-from acmeflow.workflows.order_progress import (
-    CHALLENGE_CREATED,
-    CHALLENGE_FAILED,
-    CHALLENGE_PRESENTED,
-    CHALLENGE_STARTED,
-    CLEAN_UP_ERROR,
-    DOMAIN_VERIFIED,
-    ORDER_FAILED,
-    ORDER_VALID,
-    PRESENT_ERROR,
-    PUBLISH_ACTIVITY,
-    AuthorizationProgress,
-    ChallengeProgress,
-    ChallengeRef,
-    OrderEvent,
-    OrderProgress,
-    OrderUpdate,
-    challenge_created_message,
-    domain_verified_message,
-)
-from acmeflow.workflows.solver_selection import select_solver
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import (
@@ -51,22 +28,40 @@ from temporalio.exceptions import (
     RetryState,
 )
 
+from acmeflow.contracts.activities import ActivityName
+from acmeflow.contracts.progress import (
+    AuthorizationProgress,
+    ChallengeProgress,
+    ChallengeRef,
+    EventReason,
+    OrderEvent,
+    OrderProgress,
+    OrderUpdate,
+    challenge_created_message,
+    domain_verified_message,
+)
+from acmeflow.workflows import search_attributes as attrs
+from acmeflow.workflows.order_metrics import record_challenge_verdict, record_order_finished
+from acmeflow.workflows.solver_selection import select_solver
+
 with workflow.unsafe.imports_passed_through():
-    from acmeflow.activities.acme_order import (
-        AcmeOrderActivities,
+    from acmeflow.activities.acme_order import AcmeOrderActivities
+    from acmeflow.activities.dns01 import Dns01Activities
+    from acmeflow.activities.http01 import Http01Activities
+    from acmeflow.contracts.acme import (
         AcmeOrderState,
         AcmeResource,
         AuthorizationState,
         CheckRequestInput,
         CreateOrderInput,
+        DownloadInput,
         FinalizeInput,
     )
-    from acmeflow.activities.challenge_spec import ChallengeSpec, SelfCheckResult
-    from acmeflow.activities.csr import RequestedNames
-    from acmeflow.activities.dns01 import Dns01Activities
-    from acmeflow.activities.errors import NON_RETRYABLE_TYPES
-    from acmeflow.activities.http01 import Http01Activities
-    from acmeflow.activities.issuer_config import HTTP01, IssuerConfig
+    from acmeflow.contracts.challenge import ChallengeSpec, SelfCheckResult
+    from acmeflow.contracts.errors import NON_RETRYABLE_TYPES
+    from acmeflow.contracts.issuer import AccountRef, IssuerConfig
+    from acmeflow.contracts.names import RequestedNames
+    from acmeflow.contracts.states import ChallengeType
 
 CANCELLED_REASON = "Order cancelled through Temporal (workflow cancellation)"
 
@@ -211,7 +206,11 @@ class OrderWorkflow:
         self._step("creating the ACME order")
         created: AcmeOrderState = await self._call(
             AcmeOrderActivities.create_order,
-            CreateOrderInput(issuer=order.issuer, account_uri=account_uri, csr_pem=order.request),
+            CreateOrderInput(
+                account=AccountRef.of(order.issuer, account_uri),
+                csr_pem=order.request,
+                profile=order.issuer.profile,
+            ),
             summary="create ACME order",
             heartbeat=timedelta(seconds=10),
         )
@@ -221,7 +220,7 @@ class OrderWorkflow:
         self._set_state(created.status, "reading authorizations")
 
         def resource(url: str) -> AcmeResource:
-            return AcmeResource(issuer=order.issuer, account_uri=account_uri, url=url)
+            return AcmeResource(account=AccountRef.of(order.issuer, account_uri), url=url)
 
         authorizations: list[AuthorizationState] = await asyncio.gather(
             *(
@@ -265,12 +264,19 @@ class OrderWorkflow:
         self._step("downloading the certificate")
         chain: str = await self._call(
             AcmeOrderActivities.download_certificate,
-            resource(done.certificate_url),
+            DownloadInput(
+                certificate=resource(done.certificate_url),
+                preferred_chain=order.issuer.preferred_chain,
+            ),
             summary="download certificate chain",
         )
         self._progress.certificate = chain
         self._event(
-            "Order", order.order_name, "Normal", ORDER_VALID, "Order completed successfully"
+            "Order",
+            order.order_name,
+            "Normal",
+            EventReason.ORDER_VALID,
+            "Order completed successfully",
         )
         self._finish("valid", "")
 
@@ -337,7 +343,7 @@ class OrderWorkflow:
                 "Order",
                 order.order_name,
                 "Normal",
-                CHALLENGE_CREATED,
+                EventReason.CHALLENGE_CREATED,
                 challenge_created_message(name, authz.dns_name),
             )
         self._progress.challenges = planned
@@ -371,7 +377,7 @@ class OrderWorkflow:
         spec = challenge.spec
         shown = f"*.{spec.dns_name}" if spec.wildcard else spec.dns_name
         self._challenge_event(
-            challenge, "Normal", CHALLENGE_STARTED, "Challenge scheduled for processing"
+            challenge, "Normal", EventReason.CHALLENGE_STARTED, "Challenge scheduled for processing"
         )
         challenge.processing = True
         self._changed()
@@ -390,7 +396,7 @@ class OrderWorkflow:
     ) -> None:
         """Present, self-check, accept and wait for the CA; the caller cleans up."""
         spec = challenge.spec
-        http = spec.type == HTTP01
+        http = spec.type == ChallengeType.HTTP01
         kind = "http01" if http else "dns01"
         presenting_since = workflow.now()
         self._challenge_step(challenge, f"presenting {spec.type}")
@@ -406,7 +412,7 @@ class OrderWorkflow:
             self._challenge_event(
                 challenge,
                 "Warning",
-                PRESENT_ERROR,
+                EventReason.PRESENT_ERROR,
                 f"Error presenting challenge: {failure.reason}",
             )
             raise
@@ -414,7 +420,7 @@ class OrderWorkflow:
         self._challenge_event(
             challenge,
             "Normal",
-            CHALLENGE_PRESENTED,
+            EventReason.CHALLENGE_PRESENTED,
             f"Presented challenge using {spec.type} challenge mechanism",
         )
         await self._self_check(challenge, kind, shown)
@@ -440,7 +446,7 @@ class OrderWorkflow:
             self._challenge_event(
                 challenge,
                 "Warning",
-                CHALLENGE_FAILED,
+                EventReason.CHALLENGE_FAILED,
                 f"Accepting challenge authorization failed: {challenge.reason}",
             )
             raise OrderFailed(
@@ -451,7 +457,7 @@ class OrderWorkflow:
         self._challenge_event(
             challenge,
             "Normal",
-            DOMAIN_VERIFIED,
+            EventReason.DOMAIN_VERIFIED,
             domain_verified_message(spec.dns_name, spec.type),
         )
 
@@ -495,7 +501,7 @@ class OrderWorkflow:
         try:
             await self._call(
                 Http01Activities.clean_up_http01
-                if spec.type == HTTP01
+                if spec.type == ChallengeType.HTTP01
                 else Dns01Activities.clean_up_dns01,
                 spec,
                 summary=f"clean up {spec.type} for {shown}",
@@ -508,7 +514,7 @@ class OrderWorkflow:
             self._challenge_event(
                 challenge,
                 "Warning",
-                CLEAN_UP_ERROR,
+                EventReason.CLEAN_UP_ERROR,
                 f"Error cleaning up challenge: {failure.reason}",
             )
 
@@ -525,8 +531,7 @@ class OrderWorkflow:
                 await self._call(
                     AcmeOrderActivities.deactivate_authorization,
                     AcmeResource(
-                        issuer=order.issuer,
-                        account_uri=account_uri,
+                        account=AccountRef.of(order.issuer, account_uri),
                         url=challenge.spec.authorization_url,
                     ),
                     summary=f"deactivate authorization for {challenge.spec.dns_name}",
@@ -605,7 +610,9 @@ class OrderWorkflow:
         if state != "valid":
             self._progress.failure_time = workflow.now().isoformat()
             if self._input is not None:
-                self._event("Order", self._input.order_name, "Warning", ORDER_FAILED, reason)
+                self._event(
+                    "Order", self._input.order_name, "Warning", EventReason.ORDER_FAILED, reason
+                )
         self._set_state(state, "done" if state == "valid" else f"{state}: {reason}")
         record_order_finished(state)
 
@@ -671,7 +678,7 @@ class OrderWorkflow:
                 progress=copy.deepcopy(self._progress),
             )
             await workflow.execute_activity(
-                PUBLISH_ACTIVITY,
+                ActivityName.PUBLISH_ORDER_PROGRESS,
                 update,
                 task_queue=order.observer_task_queue,
                 start_to_close_timeout=timedelta(seconds=30),

@@ -8,22 +8,11 @@ worker serves these beside the Temporal SDK's own metrics on one endpoint
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Final
 
 from temporalio import workflow
 
-ORDERS_COMPLETED: Final = "acmeflow_orders_completed"
-ORDER_DURATION: Final = "acmeflow_order_duration_seconds"
-CHALLENGE_DURATION: Final = "acmeflow_challenge_duration_seconds"
-
-HISTOGRAM_BUCKETS: Final[Mapping[str, Sequence[float]]] = {
-    # An order takes seconds against a nearby CA, minutes with DNS propagation or a
-    # busy CA; the long tail is the self-check's and the CA's own timeouts (30 min).
-    ORDER_DURATION: (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600),
-    CHALLENGE_DURATION: (0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800),
-}
+from acmeflow.contracts.metrics import CHALLENGE_DURATION, ORDER_DURATION, ORDERS_COMPLETED
 
 
 def record_order_finished(state: str) -> None:

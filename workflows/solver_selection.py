@@ -8,12 +8,14 @@ DNS-01). Among applicable solvers the most specific selector wins: an exact
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from acmeflow.activities.issuer_config import DNS01, SolverConfig, SolverSelector
+    from acmeflow.contracts.issuer import SolverConfig, SolverSelector
+    from acmeflow.contracts.states import ChallengeType
 
 
 @dataclass(frozen=True)
@@ -55,14 +57,14 @@ def select_solver(
     solvers: list[SolverConfig],
     dns_name: str,
     wildcard: bool,
-    offered_types: set[str],
+    offered_types: AbstractSet[str],
     labels: dict[str, str],
 ) -> Selection | None:
     best: tuple[tuple[int, int, int], int] | None = None
     for index, solver in enumerate(solvers):
         if solver.challenge_type not in offered_types:
             continue
-        if wildcard and solver.challenge_type != DNS01:
+        if wildcard and solver.challenge_type != ChallengeType.DNS01:
             continue  # RFC 8555 §7.1.3: only DNS-01 proves control of a wildcard
         score = _score(solver.selector, dns_name, wildcard, labels)
         if score is None:

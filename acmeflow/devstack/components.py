@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
+from acmeflow.crds.generate import render
+from acmeflow.crds.models import GROUP, RESOURCES
 from acmeflow.devstack.processes import ServerProcess, log_tail
-from acmeflow.k8s_bridge.crd_generate import render
-from acmeflow.k8s_bridge.crd_models import GROUP, RESOURCES
 
 SOLVER_NAMESPACE = "acmeflow"
 

@@ -30,7 +30,7 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from acmeflow.k8s_bridge.crd_models import GROUP, VERSION, Challenge
+from acmeflow.crds.models import GROUP, VERSION, Challenge
 from acmeflow.solver.server import normalize_host
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ import logging
 import signal
 from pathlib import Path
 
-from acmeflow.activities.challenge_spec import split_host_port
+from acmeflow.plumbing.addresses import split_host_port
+from acmeflow.plumbing.kubernetes_client import kubernetes_api_client
 from acmeflow.solver.challenge_cache import ChallengeCache, KubernetesChallengeFeed
 from acmeflow.solver.server import DirectoryTokens, FirstMatch, SolverServer, TokenSource
-from acmeflow.worker.kubernetes import kubernetes_api_client
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acmeflow.activities.csr import RequestedNames, build_csr, generate_private_key
-from acmeflow.workflows.order import OrderWorkflow
-from acmeflow.workflows.order_progress import OrderProgress
 from temporalio.client import Client
 
+from acmeflow.activities.csr import build_csr, generate_private_key
+from acmeflow.contracts.names import RequestedNames
+from acmeflow.contracts.progress import OrderProgress
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.workflows.order import OrderWorkflow
 from tests.k8s.kube_helpers import Kubectl
 
 EVENT_HEADER = ("Type", "Reason", "Age", "From", "Message")

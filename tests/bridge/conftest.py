@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from acmeflow.worker.build import build_worker
-from acmeflow.worker.kubernetes import kubernetes_services
 from kubernetes import config as kube_config
 from temporalio.client import Client
 
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.worker.build import build_worker
+from acmeflow.worker.kubernetes import kubernetes_services
 from tests.bridge.bridge_harness import BridgeProcess, issuer_manifest, tsig_secret, unique
 from tests.k8s.kube_helpers import Kubectl, install_acmeflow_crds, temporary_namespace
 from tests.orders.order_harness import worker_config

@@ -7,9 +7,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from acmeflow.activities.csr import load_private_key
 from cryptography import x509
 
+from acmeflow.activities.csr import load_private_key
 from acmeflow.devstack.pebble import PebbleEndpoints, PebbleOptions
 from acmeflow.devstack.processes import free_port, stop_pid_file
 from acmeflow.devstack.stack import StackInfo, start_extra_pebble

@@ -10,10 +10,9 @@ import subprocess
 import uuid
 
 from acmeflow.activities.challenge_values import dns01_record_name
-from acmeflow.workflows.order import CANCELLED_REASON
-
 from acmeflow.devstack.processes import free_port
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.workflows.order import CANCELLED_REASON
 from tests.bridge.bridge_harness import (
     BridgeProcess,
     challenge_names,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from acmeflow.activities.challenge_values import dns01_record_name
 
+from acmeflow.activities.challenge_values import dns01_record_name
 from acmeflow.devstack.pebble import PebbleEndpoints, PebbleOptions
 from acmeflow.devstack.processes import stop_pid_file
 from acmeflow.devstack.stack import StackInfo, start_extra_pebble

@@ -20,17 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from acmeflow.activities.issuer_config import Http01Ingress
-from acmeflow.k8s_bridge.config import BridgeConfig
-from acmeflow.k8s_bridge.crd_models import GROUP, RESOURCES
-from acmeflow.worker.config import WorkerConfig, load_settings
-from acmeflow.workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
+from acmeflow.contracts.issuer import Http01Ingress
+from acmeflow.crds.models import GROUP, RESOURCES
 from acmeflow.devstack.processes import free_port, log_tail, port_open
 from acmeflow.devstack.temporal_server import temporal_cli, ui_answers
+from acmeflow.k8s_bridge.config import BridgeConfig
+from acmeflow.plumbing.settings import load_settings
+from acmeflow.worker.config import WorkerConfig
+from acmeflow.workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from tests.deploy.manifests import (
     BASE,
     COMPONENT_ACCOUNTS,

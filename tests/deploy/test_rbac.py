@@ -25,14 +25,14 @@ from typing import Any
 
 import pytest
 import yaml
-from acmeflow.activities.csr import load_private_key
-from acmeflow.worker.kubernetes import kubernetes_api_client
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from acmeflow.activities.csr import load_private_key
 from acmeflow.devstack.pebble import PebbleEndpoints, PebbleOptions
 from acmeflow.devstack.processes import free_port, log_tail, stop_pid_file
 from acmeflow.devstack.stack import StackInfo, start_extra_pebble
+from acmeflow.plumbing.kubernetes_client import kubernetes_api_client
 from tests.bridge.bridge_harness import (
     certificate_manifest,
     issuer_manifest,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from acmeflow.activities.challenge_spec import ChallengeSpec
-from acmeflow.activities.issuer_config import Http01Ingress, SolverConfig
-from acmeflow.k8s_bridge import crd_models as crd
-
+from acmeflow.contracts.challenge import ChallengeSpec
+from acmeflow.contracts.issuer import Http01Ingress, SolverConfig
+from acmeflow.crds import models as crd
 from tests.k8s.kube_helpers import Kubectl
 
 HTTP01_SOLVER = crd.AcmeSolver(http01=crd.Http01Solver(ingress=crd.IngressSolver()))

@@ -1,6 +1,6 @@
 """The generated CRDs on the real kube-apiserver: what is accepted, shown and refused.
 
-Valid objects are built from ``acmeflow.k8s_bridge.crd_models`` and read back through the same
+Valid objects are built from ``acmeflow.crds.models`` and read back through the same
 models, so a field the schema forgot (and the API server would silently prune) fails here.
 Bad input is sent as raw JSON, because the point is what admission says about it.
 """
@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from acmeflow.k8s_bridge.crd_models import (
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from acmeflow.crds.models import (
     API_VERSION,
     AccountKeySecretRef,
     AcmeAuthorization,
@@ -53,11 +58,6 @@ from acmeflow.k8s_bridge.crd_models import (
     SecretKeyRef,
     SecretTemplate,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from acmeflow.devstack.stack import StackInfo
 from tests.k8s.kube_helpers import Kubectl, install_acmeflow_crds, temporary_namespace
 

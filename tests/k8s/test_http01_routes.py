@@ -15,15 +15,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from acmeflow.activities.errors import BAD_REQUEST, STILL_WAITING
-from acmeflow.activities.http01_routes import CHALLENGE_LABEL, KubernetesHttp01Routes, route_name
-from acmeflow.activities.issuer_config import Http01Ingress
-from acmeflow.activities.kubernetes_api import MANAGED_LABEL
-from acmeflow.worker.kubernetes import kubernetes_api_client
 from kubernetes import client, config
 from temporalio.exceptions import ApplicationError
 
+from acmeflow.activities.errors import BAD_REQUEST, STILL_WAITING
+from acmeflow.activities.http01_routes import CHALLENGE_LABEL, KubernetesHttp01Routes, route_name
+from acmeflow.activities.kubernetes_api import MANAGED_LABEL
+from acmeflow.contracts.issuer import Http01Ingress
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.plumbing.kubernetes_client import kubernetes_api_client
 from tests.k8s.challenge_resources import create_challenge, http01_spec
 from tests.k8s.kube_helpers import (
     Kubectl,

@@ -15,15 +15,16 @@ from typing import TypeVar
 
 import pytest
 import yaml
-from acmeflow.activities.errors import BAD_REQUEST
-from acmeflow.activities.kubernetes_api import KUBERNETES_UNAVAILABLE, MANAGED_LABEL
-from acmeflow.activities.kubernetes_secrets import KubernetesSecrets
-from acmeflow.activities.secret_refs import SecretRef, SecretStore
-from acmeflow.worker.kubernetes import kubernetes_api_client
 from kubernetes import client, config
 from temporalio.exceptions import ApplicationError
 
+from acmeflow.activities.errors import BAD_REQUEST
+from acmeflow.activities.kubernetes_api import KUBERNETES_UNAVAILABLE, MANAGED_LABEL
+from acmeflow.activities.kubernetes_secrets import KubernetesSecrets
+from acmeflow.activities.secret_refs import SecretStore
+from acmeflow.contracts.secrets import SecretRef
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.plumbing.kubernetes_client import kubernetes_api_client
 from tests.k8s.kube_helpers import Kubectl, temporary_namespace
 
 pytestmark = pytest.mark.stack

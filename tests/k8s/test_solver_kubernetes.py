@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from acmeflow.activities.http01 import DirectoryStore
-from acmeflow.worker.kubernetes import kubernetes_api_client
 
+from acmeflow.activities.http01 import DirectoryStore
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.plumbing.kubernetes_client import kubernetes_api_client
 from acmeflow.solver.challenge_cache import ChallengeCache, KubernetesChallengeFeed, Obj
 from tests.k8s.challenge_resources import create_challenge, http01_spec
 from tests.k8s.kube_helpers import Kubectl, install_acmeflow_crds, temporary_namespace

@@ -10,17 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from acmeflow.activities.http01 import DirectoryStore
-from acmeflow.activities.http01_routes import KubernetesHttp01Routes
-from acmeflow.activities.issuer_config import Rfc2136, SolverConfig
-from acmeflow.activities.kubernetes_api import MANAGED_LABEL
-from acmeflow.activities.secret_refs import SecretRef
-from acmeflow.worker.build import build_worker, http01_publisher
-from acmeflow.worker.config import add_config_flags, load_config
-from acmeflow.worker.kubernetes import kubernetes_services
 from temporalio.client import Client
 
+from acmeflow.activities.http01 import DirectoryStore
+from acmeflow.activities.http01_routes import KubernetesHttp01Routes
+from acmeflow.activities.kubernetes_api import MANAGED_LABEL
+from acmeflow.contracts.issuer import Rfc2136, SolverConfig
+from acmeflow.contracts.secrets import SecretRef
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.plumbing.settings import add_config_flags
+from acmeflow.worker.build import build_worker, http01_publisher
+from acmeflow.worker.config import WorkerConfig, load_config
+from acmeflow.worker.kubernetes import kubernetes_services
 from tests.k8s.kube_helpers import Kubectl, temporary_namespace
 from tests.orders.order_harness import assert_certificate, issuer, prepare, start, worker_config
 
@@ -40,7 +41,7 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
 
 def test_kubernetes_mode_is_configured_by_flags_and_environment(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
-    add_config_flags(parser)
+    add_config_flags(parser, WorkerConfig)
     args = parser.parse_args(["--kubernetes", "true", "--kubeconfig", str(tmp_path / "kc")])
     config = load_config(args, env={"ACMEFLOW_SOLVER_NAMESPACE": "cert-system"})
     assert config.kubernetes

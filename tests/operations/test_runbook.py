@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from acmeflow.activities.challenge_values import dns01_record_name
-from acmeflow.workflows.order import CANCELLED_REASON
 
+from acmeflow.activities.challenge_values import dns01_record_name
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.workflows.order import CANCELLED_REASON
 from tests.bridge.bridge_harness import (
     BridgeProcess,
     certificate_manifest,

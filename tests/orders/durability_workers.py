@@ -21,14 +21,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from acmeflow.workflows.order import OrderResult, OrderWorkflow
-from acmeflow.workflows.order_progress import OrderProgress
 from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 
+from acmeflow.contracts.progress import OrderProgress
 from acmeflow.devstack.processes import log_tail
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.workflows.order import OrderResult, OrderWorkflow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _STOP_WAIT_S = 15.0

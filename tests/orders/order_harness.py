@@ -9,29 +9,25 @@ from typing import Any
 
 import dns.message
 import dns.query
-from acmeflow.activities.csr import (
-    PrivateKey,
-    RequestedNames,
-    build_csr,
-    generate_private_key,
-)
-from acmeflow.activities.issuer_config import (
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.verification import PolicyBuilder, Store
+from temporalio.client import Client, WorkflowHandle
+
+from acmeflow.activities.csr import PrivateKey, build_csr, generate_private_key
+from acmeflow.contracts.issuer import (
     ExternalAccountBinding,
     Http01Ingress,
     IssuerConfig,
     Rfc2136,
     SolverConfig,
 )
-from acmeflow.activities.secret_refs import SecretRef
+from acmeflow.contracts.names import RequestedNames
+from acmeflow.contracts.progress import OrderProgress
+from acmeflow.contracts.secrets import SecretRef
+from acmeflow.devstack.stack import StackInfo
 from acmeflow.worker.config import WorkerConfig
 from acmeflow.workflows.order import OrderInput, OrderResult, OrderTimeouts, OrderWorkflow
-from acmeflow.workflows.order_progress import OrderProgress
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509.verification import PolicyBuilder, Store
-from temporalio.client import Client, WorkflowHandle
-
-from acmeflow.devstack.stack import StackInfo
 
 
 def http01_solver() -> SolverConfig:

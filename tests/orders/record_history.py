@@ -12,10 +12,10 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from acmeflow.worker.build import build_worker
 from temporalio.client import Client
 
 from acmeflow.devstack.stack import StackInfo, default_state_dir
+from acmeflow.worker.build import build_worker
 from tests.orders.order_harness import (
     dns01_solver,
     http01_solver,

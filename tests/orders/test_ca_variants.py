@@ -8,15 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from acmeflow.activities.issuer_config import ExternalAccountBinding
-from acmeflow.activities.secret_refs import SecretRef
-from acmeflow.worker.build import build_worker
-from acmeflow.workflows.order import OrderWorkflow
 from temporalio.client import Client, WorkflowFailureError
 
+from acmeflow.contracts.issuer import ExternalAccountBinding
+from acmeflow.contracts.secrets import SecretRef
 from acmeflow.devstack.pebble import PebbleEndpoints, PebbleOptions
 from acmeflow.devstack.processes import stop_pid_file
 from acmeflow.devstack.stack import StackInfo, start_extra_pebble
+from acmeflow.worker.build import build_worker
+from acmeflow.workflows.order import OrderWorkflow
 from tests.orders.order_harness import (
     assert_certificate,
     issuer,

@@ -15,15 +15,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from acmeflow.activities.challenge_values import dns01_record_name
-from acmeflow.workflows.order import OrderResult, OrderWorkflow
-from acmeflow.workflows.order_progress import ChallengeProgress, OrderProgress
 from temporalio.client import Client, WorkflowHandle
 
+from acmeflow.activities.challenge_values import dns01_record_name
+from acmeflow.contracts.progress import ChallengeProgress, OrderProgress
 from acmeflow.devstack.pebble import PebbleOptions
 from acmeflow.devstack.processes import stop_pid_file
 from acmeflow.devstack.stack import StackInfo, start_extra_pebble
 from acmeflow.devstack.tls import KeyPair, create_ca
+from acmeflow.workflows.order import OrderResult, OrderWorkflow
 from tests.orders.durability_gates import EmptyDnsServer, HoldingHttp01Gate, RefusingHttp01Server
 from tests.orders.durability_proxy import AcmeProxy, HeldRequest
 from tests.orders.durability_workers import (

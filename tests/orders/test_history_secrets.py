@@ -6,15 +6,15 @@ import base64
 import secrets
 from pathlib import Path
 
-from acmeflow.activities.csr import private_key_pem
-from acmeflow.activities.issuer_config import ExternalAccountBinding
-from acmeflow.activities.secret_refs import SecretRef
-from acmeflow.worker.build import build_worker
 from temporalio.client import Client
 
+from acmeflow.activities.csr import private_key_pem
+from acmeflow.contracts.issuer import ExternalAccountBinding
+from acmeflow.contracts.secrets import SecretRef
 from acmeflow.devstack.pebble import PebbleOptions
 from acmeflow.devstack.processes import stop_pid_file
 from acmeflow.devstack.stack import StackInfo, start_extra_pebble
+from acmeflow.worker.build import build_worker
 from tests.orders.history_search import (
     fragments,
     history_text,

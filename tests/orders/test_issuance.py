@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acmeflow.activities.challenge_values import dns01_record_name
-from acmeflow.worker.build import build_worker
-from acmeflow.workflows.order import OrderWorkflow
 from temporalio.client import Client
 
+from acmeflow.activities.challenge_values import dns01_record_name
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.worker.build import build_worker
+from acmeflow.workflows.order import OrderWorkflow
 from tests.orders.order_harness import (
     assert_certificate,
     dns01_solver,

@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from acmeflow.workflows.order import CANCELLED_REASON, OrderTimeouts, OrderWorkflow
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
 from acmeflow.devstack.processes import free_port
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.workflows.order import CANCELLED_REASON, OrderTimeouts, OrderWorkflow
 from tests.orders.durability_workers import (
     WorkerProcess,
     eventually,

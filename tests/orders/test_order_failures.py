@@ -5,18 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from acmeflow.activities.challenge_spec import ChallengeSpec, SelfCheckResult
-from acmeflow.activities.challenge_values import dns01_record_name
-from acmeflow.activities.dns01 import Dns01Activities, Rfc2136Updater
-from acmeflow.activities.secret_refs import SecretStore
-from acmeflow.worker.build import build_worker, self_check_settings
-from acmeflow.workflows.order import OrderTimeouts, OrderWorkflow
-from acmeflow.workflows.order_progress import OrderProgress
 from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError
 
+from acmeflow.activities.challenge_values import dns01_record_name
+from acmeflow.activities.dns01 import Dns01Activities, Rfc2136Updater
+from acmeflow.activities.secret_refs import SecretStore
+from acmeflow.contracts.challenge import ChallengeSpec, SelfCheckResult
+from acmeflow.contracts.progress import OrderProgress
 from acmeflow.devstack.processes import free_port
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.worker.build import build_worker, self_check_settings
+from acmeflow.workflows.order import OrderTimeouts, OrderWorkflow
 from tests.orders.order_harness import (
     dns01_solver,
     http01_solver,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from acmeflow.worker.build import WORKFLOWS, build_worker
-from acmeflow.worker.sandbox import workflow_runner
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.worker.build import WORKFLOWS, build_worker
+from acmeflow.worker.sandbox import workflow_runner
 from tests.orders.order_harness import http01_solver, issuer, prepare, start, worker_config
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from acmeflow.workflows.order import OrderWorkflow
 from temporalio.client import Client
 
 from acmeflow.devstack.processes import ServerProcess, free_port, stop_pid_file
 from acmeflow.devstack.stack import StackInfo
 from acmeflow.devstack.temporal_server import temporal_process
 from acmeflow.devstack.tls import KeyPair, create_ca
+from acmeflow.workflows.order import OrderWorkflow
 from tests.orders.durability_proxy import AcmeProxy
 from tests.orders.durability_workers import WorkerGroup, eventually, result_within
 from tests.orders.order_harness import (

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from acmeflow.worker.build import build_worker
-from acmeflow.workflows.order import OrderWorkflow
 from temporalio.client import Client
 
 from acmeflow.devstack.processes import free_port
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.worker.build import build_worker
+from acmeflow.workflows.order import OrderWorkflow
 from tests.orders.order_harness import issuer, leftover_tokens, prepare, start, worker_config
 
 PRESENTED_TIMEOUT_S = 60.0

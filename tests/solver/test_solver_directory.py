@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from acmeflow.activities.challenge_spec import ChallengeSpec
-from acmeflow.activities.http01 import DirectoryStore
-from acmeflow.activities.issuer_config import Http01Ingress, SolverConfig
 
+from acmeflow.activities.http01 import DirectoryStore
+from acmeflow.contracts.challenge import ChallengeSpec
+from acmeflow.contracts.issuer import Http01Ingress, SolverConfig
 from tests.solver.solver_process import REPO, Reply, SolverProcess, running_solver
 
 

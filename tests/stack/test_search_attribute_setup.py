@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from acmeflow.worker.search_attribute_setup import ensure_search_attributes
-from acmeflow.workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from acmeflow.devstack.processes import ServerProcess, free_port, port_open, stop_pid_file
 from acmeflow.devstack.temporal_server import temporal_cli
+from acmeflow.worker.search_attribute_setup import ensure_search_attributes
+from acmeflow.workflows.search_attributes import SEARCH_ATTRIBUTE_TYPES
 
 
 @pytest.fixture

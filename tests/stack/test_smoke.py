@@ -19,12 +19,12 @@ import pytest
 from acme import client as acme_client
 from acme import errors as acme_errors
 from acme import messages
-from acmeflow.worker.sandbox import workflow_runner
 from cryptography.hazmat.primitives.asymmetric import ec
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from acmeflow.devstack.stack import StackInfo
+from acmeflow.worker.sandbox import workflow_runner
 from tests.stack.shout import ShoutWorkflow, shout
 
 

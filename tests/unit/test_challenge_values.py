@@ -14,6 +14,10 @@ from typing import Any
 
 import pytest
 from acme import challenges
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from josepy.b64 import b64encode
+from josepy.jwk import JWK, JWKEC, JWKRSA
+
 from acmeflow.activities.acme_client import generate_account_key, jwk_from_pem
 from acmeflow.activities.acme_order import authorization_state
 from acmeflow.activities.challenge_values import (
@@ -22,9 +26,6 @@ from acmeflow.activities.challenge_values import (
     http01_url_path,
     key_authorization,
 )
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from josepy.b64 import b64encode
-from josepy.jwk import JWK, JWKEC, JWKRSA
 
 # RFC 7638 §3.1: the example RSA public key and its JWK thumbprint.
 RFC7638_JWK = {

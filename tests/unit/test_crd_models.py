@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from acmeflow.activities.issuer_config import (
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pydantic import BaseModel
+
+from acmeflow.contracts.issuer import (
     ExternalAccountBinding,
     Http01Ingress,
     IssuerConfig,
@@ -17,10 +23,10 @@ from acmeflow.activities.issuer_config import (
     SolverConfig,
     SolverSelector,
 )
-from acmeflow.activities.secret_refs import SecretRef
-from acmeflow.k8s_bridge import crd_generate
-from acmeflow.k8s_bridge.crd_generate import KINDS, SchemaError, crd_manifest, drift, render
-from acmeflow.k8s_bridge.crd_models import (
+from acmeflow.contracts.secrets import SecretRef
+from acmeflow.crds import generate as crd_generate
+from acmeflow.crds.generate import KINDS, SchemaError, crd_manifest, drift, render
+from acmeflow.crds.models import (
     AccountKeySecretRef,
     AcmeIssuerSpec,
     AcmeSolver,
@@ -45,11 +51,6 @@ from acmeflow.k8s_bridge.issuer_translation import (
     secret_namespace,
     solver_config,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from pydantic import BaseModel
 
 # --- Wire format --------------------------------------------------------------------------
 
@@ -321,8 +322,7 @@ def test_committed_crds_match_the_models() -> None:
     """Fails when deploy/crds was not regenerated after a model change (or was hand-edited)."""
     diffs = drift()
     assert not diffs, (
-        "deploy/crds is out of date; run `python -m acmeflow.k8s_bridge.crd_generate`:\n"
-        + "\n".join(diffs)
+        "deploy/crds is out of date; run `python -m acmeflow.crds.generate`:\n" + "\n".join(diffs)
     )
 
 

@@ -6,8 +6,13 @@ import base64
 import ipaddress
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
+from temporalio.exceptions import ApplicationError
+
 from acmeflow.activities.csr import (
-    RequestedNames,
     build_csr,
     check_csr_matches,
     csr_identifiers,
@@ -16,11 +21,7 @@ from acmeflow.activities.csr import (
     private_key_pem,
 )
 from acmeflow.activities.errors import BAD_REQUEST
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
-from temporalio.exceptions import ApplicationError
+from acmeflow.contracts.names import RequestedNames
 
 P256_KEY = ec.generate_private_key(ec.SECP256R1())
 

@@ -14,6 +14,10 @@ from datetime import timedelta
 import pytest
 import requests
 from acme import messages
+from temporalio.exceptions import ApplicationError
+from temporalio.runtime import BUFFERED_METRIC_KIND_COUNTER, MetricBuffer, Runtime, TelemetryConfig
+from temporalio.testing import ActivityEnvironment
+
 from acmeflow.activities.acme_client import RetryAfterNetwork
 from acmeflow.activities.errors import (
     ACME_ERRORS_METRIC,
@@ -23,10 +27,6 @@ from acmeflow.activities.errors import (
     acme_step,
     rate_limit_wait_seconds,
 )
-from temporalio.exceptions import ApplicationError
-from temporalio.runtime import BUFFERED_METRIC_KIND_COUNTER, MetricBuffer, Runtime, TelemetryConfig
-from temporalio.testing import ActivityEnvironment
-
 from tests.unit.test_errors import problem, problem_response
 
 

@@ -10,6 +10,9 @@ import pytest
 import requests
 from acme import errors as acme_errors
 from acme import messages
+from josepy.errors import DeserializationError
+from temporalio.exceptions import ApplicationError
+
 from acmeflow.activities.acme_client import RetryAfterNetwork
 from acmeflow.activities.errors import (
     ACME_PROBLEM,
@@ -24,8 +27,6 @@ from acmeflow.activities.errors import (
     classify_problem,
     retry_after_delay,
 )
-from josepy.errors import DeserializationError
-from temporalio.exceptions import ApplicationError
 
 UTC = datetime.UTC
 NOW = datetime.datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)

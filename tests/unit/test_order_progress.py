@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from acmeflow.activities.challenge_spec import ChallengeSpec
-from acmeflow.activities.issuer_config import DNS01, HTTP01, Http01Ingress, Rfc2136, SolverConfig
-from acmeflow.workflows import order_progress
-from acmeflow.workflows.order_progress import (
-    FINAL_STATES,
+
+from acmeflow.contracts.challenge import ChallengeSpec
+from acmeflow.contracts.issuer import Http01Ingress, Rfc2136, SolverConfig
+from acmeflow.contracts.progress import (
     ChallengeProgress,
+    EventReason,
     OrderProgress,
     challenge_created_message,
     domain_verified_message,
 )
+from acmeflow.contracts.states import FINAL_ORDER_STATES, ChallengeType
 
 ORDER = "example-com-1217431265"
 
@@ -21,14 +22,14 @@ def challenge(
     index: int,
     dns_name: str,
     *,
-    type: str = HTTP01,
+    type: str = ChallengeType.HTTP01,
     wildcard: bool = False,
     step: str = "scheduled",
     reason: str = "",
 ) -> ChallengeProgress:
     solver = (
         SolverConfig(http01=Http01Ingress())
-        if type == HTTP01
+        if type == ChallengeType.HTTP01
         else SolverConfig(dns01=Rfc2136(nameserver="127.0.0.1:53"))
     )
     spec = ChallengeSpec(
@@ -59,8 +60,8 @@ def test_challenge_created_message_reads_like_the_reference() -> None:
 @pytest.mark.parametrize(
     ("challenge_type", "expected"),
     [
-        (HTTP01, 'Domain "test1.example.com" verified with "HTTP-01" validation'),
-        (DNS01, 'Domain "test1.example.com" verified with "DNS-01" validation'),
+        (ChallengeType.HTTP01, 'Domain "test1.example.com" verified with "HTTP-01" validation'),
+        (ChallengeType.DNS01, 'Domain "test1.example.com" verified with "DNS-01" validation'),
     ],
 )
 def test_domain_verified_message_reads_like_the_reference(
@@ -70,14 +71,14 @@ def test_domain_verified_message_reads_like_the_reference(
 
 
 def test_event_reasons_are_the_reference_reasons() -> None:
-    assert order_progress.CHALLENGE_CREATED == "Created"
-    assert order_progress.ORDER_VALID == "OrderValid"
-    assert order_progress.CHALLENGE_STARTED == "Started"
-    assert order_progress.CHALLENGE_PRESENTED == "Presented"
-    assert order_progress.DOMAIN_VERIFIED == "DomainVerified"
-    assert order_progress.PRESENT_ERROR == "PresentError"
-    assert order_progress.CHALLENGE_FAILED == "Failed"
-    assert order_progress.CLEAN_UP_ERROR == "CleanUpError"
+    assert EventReason.CHALLENGE_CREATED == "Created"
+    assert EventReason.ORDER_VALID == "OrderValid"
+    assert EventReason.CHALLENGE_STARTED == "Started"
+    assert EventReason.CHALLENGE_PRESENTED == "Presented"
+    assert EventReason.DOMAIN_VERIFIED == "DomainVerified"
+    assert EventReason.PRESENT_ERROR == "PresentError"
+    assert EventReason.CHALLENGE_FAILED == "Failed"
+    assert EventReason.CLEAN_UP_ERROR == "CleanUpError"
 
 
 # --- describe(): the Temporal UI's current details -----------------------------------------
@@ -99,7 +100,9 @@ def test_describe_shows_each_challenge_step_and_reason() -> None:
                 step="self-check failing",
                 reason="http://test1.example.com/.well-known/acme-challenge/token-0 answered 404",
             ),
-            challenge(1, "example.com", type=DNS01, wildcard=True, step="presenting DNS-01"),
+            challenge(
+                1, "example.com", type=ChallengeType.DNS01, wildcard=True, step="presenting DNS-01"
+            ),
         ],
     )
     assert progress.describe().splitlines() == [
@@ -149,7 +152,7 @@ def test_describe_without_reason_has_no_dangling_separator() -> None:
 
 @pytest.mark.parametrize("state", ["valid", "invalid", "expired", "errored"])
 def test_final_states(state: str) -> None:
-    assert state in FINAL_STATES
+    assert state in FINAL_ORDER_STATES
     assert OrderProgress(state=state).final
 
 

@@ -5,17 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from acmeflow.activities.issuer_config import (
-    DNS01,
-    HTTP01,
-    Http01Ingress,
-    Rfc2136,
-    SolverConfig,
-    SolverSelector,
-)
+
+from acmeflow.contracts.issuer import Http01Ingress, Rfc2136, SolverConfig, SolverSelector
+from acmeflow.contracts.states import ChallengeType
 from acmeflow.workflows.solver_selection import select_solver
 
-BOTH = {HTTP01, DNS01}
+BOTH = {ChallengeType.HTTP01, ChallengeType.DNS01}
 NO_LABELS: dict[str, str] = {}
 
 
@@ -92,21 +87,25 @@ def test_no_solvers_means_no_selection() -> None:
 
 def test_solver_of_a_type_the_ca_does_not_offer_is_skipped() -> None:
     solvers = [http01(), dns01()]
-    assert chosen(solvers, "test1.example.com", offered={DNS01}) == 1
-    assert chosen(solvers, "test1.example.com", offered={HTTP01}) == 0
+    assert chosen(solvers, "test1.example.com", offered={ChallengeType.DNS01}) == 1
+    assert chosen(solvers, "test1.example.com", offered={ChallengeType.HTTP01}) == 0
 
 
 def test_no_offered_type_matches_any_solver() -> None:
     assert chosen([http01(), dns01()], "test1.example.com", offered=set()) is None
     assert (
-        chosen([http01(dns_names=["test1.example.com"])], "test1.example.com", offered={DNS01})
+        chosen(
+            [http01(dns_names=["test1.example.com"])],
+            "test1.example.com",
+            offered={ChallengeType.DNS01},
+        )
         is None
     )
 
 
 def test_most_specific_solver_is_skipped_when_its_type_is_not_offered() -> None:
     solvers = [dns01(), http01(dns_names=["test1.example.com"])]
-    assert chosen(solvers, "test1.example.com", offered={DNS01}) == 0
+    assert chosen(solvers, "test1.example.com", offered={ChallengeType.DNS01}) == 0
 
 
 # --- dnsNames > dnsZones > matchLabels > no selector -------------------------------------
@@ -256,7 +255,7 @@ def test_zones_compare_case_insensitively() -> None:
 # --- wildcards ----------------------------------------------------------------------------
 
 # The CA offers a wildcard authorization (identifier without "*.") only DNS-01.
-WILDCARD_OFFER = {DNS01}
+WILDCARD_OFFER = {ChallengeType.DNS01}
 
 
 def test_wildcard_matches_dns_names_written_with_star() -> None:
@@ -325,4 +324,4 @@ def test_empty_selector_counts_as_a_fallback() -> None:
     solvers = [dns01(), SolverConfig(selector=SolverSelector(), http01=Http01Ingress())]
     # Both are fallbacks: the earlier one stays.
     assert chosen(solvers, "test1.example.com") == 0
-    assert chosen(solvers, "test1.example.com", offered={HTTP01}) == 1
+    assert chosen(solvers, "test1.example.com", offered={ChallengeType.HTTP01}) == 1

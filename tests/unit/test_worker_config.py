@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pydantic
 import pytest
-from acmeflow.worker.config import WorkerConfig, add_config_flags, load_config
+
+from acmeflow.plumbing.settings import add_config_flags
+from acmeflow.worker.config import WorkerConfig, load_config
 
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    add_config_flags(parser)
+    add_config_flags(parser, WorkerConfig)
     return parser.parse_args(list(argv))
 
 
@@ -150,7 +152,7 @@ def test_wrongly_typed_value_is_rejected_by_name() -> None:
 
 def test_every_field_has_a_flag_with_its_docstring_as_help() -> None:
     parser = argparse.ArgumentParser()
-    add_config_flags(parser)
+    add_config_flags(parser, WorkerConfig)
     helps = {action.dest: action.help for action in parser._actions}
     for name, info in WorkerConfig.model_fields.items():
         assert info.description, f"{name} has no docstring"

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 
-from acmeflow.worker.config import TemporalSettings
-from acmeflow.workflows.order_metrics import HISTOGRAM_BUCKETS
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
+
+from acmeflow.contracts.metrics import HISTOGRAM_BUCKETS
+from acmeflow.plumbing.settings import TemporalSettings
 
 
 @functools.cache

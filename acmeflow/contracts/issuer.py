@@ -1,18 +1,11 @@
-"""What an order needs to know about its issuer: public settings and secret references.
-
-These values travel through workflow history, so they hold references to secrets and
-never the secrets themselves.
-"""
+"""What an order needs to know about its issuer: public settings and secret references."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from acmeflow.activities.secret_refs import SecretRef
-
-HTTP01 = "HTTP-01"
-DNS01 = "DNS-01"
-ACME_CHALLENGE_TYPES = {HTTP01: "http-01", DNS01: "dns-01"}
+from acmeflow.contracts.secrets import SecretRef
+from acmeflow.contracts.states import ChallengeType
 
 
 @dataclass(frozen=True)
@@ -32,6 +25,8 @@ class Http01Ingress:
     service_port: int = 8089
     ingress_class_name: str = ""
     gateway_parent_refs: list[dict[str, str]] = field(default_factory=list)
+    route_labels: dict[str, str] = field(default_factory=dict)
+    """Labels for the HTTPRoute (``gatewayHTTPRoute.labels``), so a Gateway can select it."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +46,8 @@ class SolverConfig:
     dns01: Rfc2136 | None = None
 
     @property
-    def challenge_type(self) -> str:
-        return HTTP01 if self.http01 is not None else DNS01
+    def challenge_type(self) -> ChallengeType:
+        return ChallengeType.HTTP01 if self.http01 is not None else ChallengeType.DNS01
 
 
 @dataclass(frozen=True)
@@ -76,3 +71,28 @@ class IssuerConfig:
     preferred_chain: str = ""
     profile: str = ""
     solvers: list[SolverConfig] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    """An ACME account as a protocol step needs it: where, which key, and how to trust the CA.
+
+    Steps after registration carry this instead of the whole ``IssuerConfig`` (solvers,
+    EAB, contact), so each activity input in history stays small.
+    """
+
+    server: str
+    account_key: SecretRef
+    account_uri: str
+    skip_tls_verify: bool = False
+    ca_bundle_pem: str = ""
+
+    @classmethod
+    def of(cls, issuer: IssuerConfig, account_uri: str) -> AccountRef:
+        return cls(
+            server=issuer.server,
+            account_key=issuer.account_key,
+            account_uri=account_uri,
+            skip_tls_verify=issuer.skip_tls_verify,
+            ca_bundle_pem=issuer.ca_bundle_pem,
+        )

@@ -1,35 +1,51 @@
-"""The order's progress: the one state object a workflow keeps, queries and publishes.
+"""The snapshots a workflow publishes to its observer, and the Events they carry.
 
 Observers (the log, ``acmeflow issue``, the Kubernetes bridge) always receive the whole
 snapshot, never a delta, so a repeated or late delivery cannot leave them wrong. Events
 carry a sequence number and the workflow time, so an observer can create each exactly
-once and in order.
+once and in order. Reasons are constant and messages stable, as in cert-manager.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from temporalio import workflow
+from acmeflow.contracts.challenge import ChallengeSpec
+from acmeflow.contracts.states import FINAL_ORDER_STATES, ChallengeState, ChallengeType
 
-with workflow.unsafe.imports_passed_through():
-    from acmeflow.activities.challenge_spec import ChallengeSpec
 
-FINAL_STATES = ("valid", "invalid", "expired", "errored")
+class EventReason(StrEnum):
+    # Order
+    CHALLENGE_CREATED = "Created"
+    ORDER_VALID = "OrderValid"
+    ORDER_FAILED = "OrderFailed"
+    # Challenge
+    CHALLENGE_STARTED = "Started"
+    CHALLENGE_PRESENTED = "Presented"
+    DOMAIN_VERIFIED = "DomainVerified"
+    PRESENT_ERROR = "PresentError"
+    CHALLENGE_FAILED = "Failed"
+    CLEAN_UP_ERROR = "CleanUpError"
+    # Certificate
+    KEY_GENERATED = "Generated"
+    ORDER_CREATED = "OrderCreated"
+    ISSUING = "Issuing"
+    ISSUANCE_FAILED = "Failed"
+    SECRET_CONFLICT = "SecretConflict"
 
-# The activity name observers register; the workflow calls it on the observer's queue.
-PUBLISH_ACTIVITY = "publish_order_progress"
 
-# Event reasons and messages; constant reasons and stable messages, as in cert-manager.
-CHALLENGE_CREATED = "Created"
-ORDER_VALID = "OrderValid"
-CHALLENGE_STARTED = "Started"
-CHALLENGE_PRESENTED = "Presented"
-DOMAIN_VERIFIED = "DomainVerified"
-PRESENT_ERROR = "PresentError"
-CHALLENGE_FAILED = "Failed"
-CLEAN_UP_ERROR = "CleanUpError"
-ORDER_FAILED = "OrderFailed"
+class EventType(StrEnum):
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+class ObjectKind(StrEnum):
+    """The kinds an Event may be about."""
+
+    ORDER = "Order"
+    CHALLENGE = "Challenge"
+    CERTIFICATE = "Certificate"
 
 
 def challenge_created_message(challenge: str, dns_name: str) -> str:
@@ -55,7 +71,7 @@ class OrderEvent:
 class ChallengeRef:
     url: str
     token: str
-    type: str
+    type: ChallengeType
 
 
 @dataclass
@@ -70,7 +86,7 @@ class AuthorizationProgress:
 @dataclass
 class ChallengeProgress:
     spec: ChallengeSpec
-    state: str = "pending"
+    state: str = ChallengeState.PENDING
     processing: bool = False
     presented: bool = False
     reason: str = ""
@@ -93,7 +109,7 @@ class OrderProgress:
 
     @property
     def final(self) -> bool:
-        return self.state in FINAL_STATES
+        return self.state in FINAL_ORDER_STATES
 
     def describe(self) -> str:
         """Markdown for the Temporal UI's current details: what each part waits on."""
@@ -102,9 +118,8 @@ class OrderProgress:
             lines.append(f"ACME order: {self.url}")
         for challenge in self.challenges:
             spec = challenge.spec
-            wildcard = "*." if spec.wildcard else ""
             lines.append(
-                f"- {spec.type} for {wildcard}{spec.dns_name} ({spec.name}): "
+                f"- {spec.type} for {spec.shown_name} ({spec.name}): "
                 f"{challenge.step}" + (f" — {challenge.reason}" if challenge.reason else "")
             )
         if self.reason:
@@ -121,3 +136,53 @@ class OrderUpdate:
     order_name: str
     progress: OrderProgress
     resource_uid: str = ""
+
+
+@dataclass
+class CertificateStatus:
+    """Everything the bridge writes to the Certificate's status, plus its events."""
+
+    version: int = 0
+    ready: str = "Unknown"
+    ready_reason: str = "Pending"
+    ready_message: str = "Certificate is being prepared"
+    issuing: bool = False
+    issuing_reason: str = ""
+    issuing_message: str = ""
+    not_before: str = ""
+    not_after: str = ""
+    renewal_time: str = ""
+    revision: int = 0
+    last_failure_time: str = ""
+    failed_issuance_attempts: int = 0
+    next_private_key_secret_name: str = ""
+    observed_generation: int = 0
+    events: list[OrderEvent] = field(default_factory=list)
+
+
+@dataclass
+class CertificateUpdate:
+    namespace: str
+    name: str
+    uid: str
+    status: CertificateStatus
+
+
+@dataclass
+class IssuerStatus:
+    version: int = 0
+    ready: str = "Unknown"
+    reason: str = "Pending"
+    message: str = "Registering the ACME account"
+    account_uri: str = ""
+    email: str = ""
+    observed_generation: int = 0
+
+
+@dataclass
+class IssuerUpdate:
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    status: IssuerStatus

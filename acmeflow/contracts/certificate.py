@@ -1,0 +1,70 @@
+"""The Kubernetes side of a Certificate as its workflow asks activities to act on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from acmeflow.contracts.names import RequestedNames
+
+
+@dataclass(frozen=True)
+class CertificateRef:
+    namespace: str
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class KeyRequest:
+    certificate: CertificateRef
+    secret_name: str
+    names: RequestedNames
+    algorithm: str = "RSA"
+    size: int = 0
+    rotation_policy: str = "Always"
+
+
+@dataclass(frozen=True)
+class PreparedKey:
+    """The CSR to order with, and where its private key waits (never the key itself)."""
+
+    csr_pem: str
+    key_secret: str
+    generated: bool
+
+
+@dataclass(frozen=True)
+class OrderResourceRequest:
+    certificate: CertificateRef
+    csr_pem: str
+    names: RequestedNames
+    issuer_ref: dict[str, str]
+    revision: int
+    duration: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OrderResourceRef:
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class StoreRequest:
+    certificate: CertificateRef
+    secret_name: str
+    key_secret: str
+    chain_pem: str
+    issuer_name: str
+
+
+@dataclass(frozen=True)
+class SecretInspection:
+    """What the TLS Secret holds now, compared with what the Certificate asks for."""
+
+    up_to_date: bool
+    reason: str = ""
+    not_before: str = ""
+    not_after: str = ""
+    conflict: str = ""

@@ -1,0 +1,14 @@
+"""What the benchmark scripts share; each script in ``bench/`` describes only its scenario.
+
+- ``acmeflow_api``: every name of acmeflow the benchmarks use, imported in that one module;
+- ``stack``: the stack a benchmark runs on, its processes, and the script's common options;
+- ``processes``: CPU seconds, CPU waits and resident memory of processes, from ``/proc``;
+- ``server_counters``: kube-apiserver's and Temporal's counters, scraped before and after;
+- ``histories``: where a workflow's time went, read from its Temporal history;
+- ``kube``: Kubernetes clients, a benchmark's namespace, creating and watching objects;
+- ``kube_run``: one Kubernetes run (N objects created at once, watched until final);
+- ``figures``: percentiles and the printed figures.
+
+The scripts import it as ``harness`` (``bench/`` is their path, as ``python bench/x.py``
+runs them).
+"""
