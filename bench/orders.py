@@ -26,23 +26,16 @@ It prints figures, not verdicts of a test; the last line is one JSON object.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import datetime
-import json
-import math
 import os
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,16 +46,30 @@ from acme import challenges, messages
 from acme import client as acme_client
 from acme import errors as acme_errors
 from cryptography.hazmat.primitives.asymmetric import ec
+from harness.acmeflow_api import (
+    Http01Ingress,
+    IssuerConfig,
+    OrderInput,
+    OrderWorkflow,
+    RequestedNames,
+    SecretRef,
+    SolverConfig,
+    StackInfo,
+    single_name_csr,
+)
+from harness.figures import NAN, mean_breakdown, mean_of, p50, p95, print_breakdown
+from harness.histories import WORKFLOW_RUN, history_breakdown
+from harness.processes import cpu_sample, proc_status_kb, record_cpu
+from harness.stack import (
+    acmeflow_stack,
+    argument_parser,
+    print_json_line,
+    stack_pids,
+    stop_on_sigterm,
+)
 from josepy.jwa import ES256
 from josepy.jwk import JWKEC
-from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
-
-from acmeflow.activities.csr import build_csr, generate_private_key
-from acmeflow.contracts.issuer import Http01Ingress, IssuerConfig, SolverConfig
-from acmeflow.contracts.names import RequestedNames
-from acmeflow.contracts.secrets import SecretRef
-from acmeflow.devstack.stack import DevStack, StackInfo
-from acmeflow.workflows.order import OrderInput, OrderWorkflow
+from temporalio.client import Client, WorkflowFailureError
 
 LATENCY_TARGET = 1.0
 """acmeflow's median latency may be at most this multiple of the plain client's."""
@@ -77,6 +84,8 @@ WARM_UP_TRIES = 3
 WARM_UP_TIMEOUT_S = 120.0
 """The first acmeflow order; longer means the worker is not working (see its log tail)."""
 PLAIN_FAILURES = (acme_errors.Error, messages.Error, requests.RequestException)
+SERVERS = ("temporal", "pebble", "http01-solver", "bind9")
+"""The stack's processes an order here uses (the stack's own worker and bridge idle)."""
 
 
 # -- the orders ------------------------------------------------------------------------
@@ -91,51 +100,11 @@ class OrderRequest:
 
 
 def order_requests(run: str, label: str, count: int) -> list[OrderRequest]:
-    requests_ = []
-    for i in range(count):
-        name = f"bench-{run}-{label}-{i}.example.com"
-        names = RequestedNames(dns_names=[name])
-        requests_.append(OrderRequest(name, build_csr(generate_private_key("ECDSA"), names)))
-    return requests_
+    names = [f"bench-{run}-{label}-{i}.example.com" for i in range(count)]
+    return [OrderRequest(name, single_name_csr(name)) for name in names]
 
 
 # -- measuring -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CpuSample:
-    """CPU seconds used so far by each watched process, and by the whole machine."""
-
-    by_process: dict[str, float]
-    machine_busy: float
-    machine_total: float
-
-
-def _process_cpu_s(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_sample(pids: dict[str, int]) -> CpuSample:
-    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = ticks[3] + ticks[4]
-    clock = os.sysconf("SC_CLK_TCK")
-    return CpuSample(
-        by_process={name: _process_cpu_s(pid) for name, pid in pids.items()},
-        machine_busy=(sum(ticks) - idle) / clock,
-        machine_total=sum(ticks) / clock,
-    )
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile; NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 @dataclass
@@ -154,15 +123,15 @@ class Phase:
 
     @property
     def p50(self) -> float:
-        return statistics.median(self.latencies) if self.latencies else float("nan")
+        return p50(self.latencies)
 
     @property
     def p95(self) -> float:
-        return percentile(self.latencies, 0.95)
+        return p95(self.latencies)
 
     @property
     def per_s(self) -> float:
-        return len(self.latencies) / self.wall_s if self.wall_s else float("nan")
+        return len(self.latencies) / self.wall_s if self.wall_s else NAN
 
     @property
     def cpu_ms_per_order(self) -> float:
@@ -179,10 +148,7 @@ def record(phase: Phase, pids: dict[str, int], run: Callable[[], list[float | st
     after = cpu_sample(pids)
     phase.latencies = [o for o in outcomes if isinstance(o, float)]
     phase.failures = [o for o in outcomes if isinstance(o, str)]
-    phase.cpu_s = {n: after.by_process[n] - before.by_process[n] for n in pids}
-    busy_s = after.machine_busy - before.machine_busy
-    phase.other_cpu_s = busy_s - sum(phase.cpu_s.values())
-    phase.machine_busy = busy_s / max(1e-9, after.machine_total - before.machine_total)
+    record_cpu(phase, before, after)
     return phase
 
 
@@ -293,10 +259,8 @@ class WorkerProcess:
 
     def peak_rss_mb(self) -> float:
         """The kernel's high-water mark of the worker's resident set (VmHWM)."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        peak_kb = proc_status_kb(self.pid, "VmHWM")
+        return NAN if peak_kb is None else peak_kb / 1024
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -351,12 +315,11 @@ class AcmeflowOrders:
 
     async def time_spent(self, orders: list[OrderRequest]) -> dict[str, float]:
         """Mean seconds per order of each kind of interval, read from the histories."""
-        totals: dict[str, float] = defaultdict(float)
+        breakdowns = []
         for order in orders:
             history = await self._client.get_workflow_handle(workflow_id(order)).fetch_history()
-            for label, seconds in history_breakdown(history).items():
-                totals[label] += seconds / len(orders)
-        return dict(totals)
+            breakdowns.append(history_breakdown(history))
+        return mean_breakdown(breakdowns)
 
 
 def workflow_id(request: OrderRequest) -> str:
@@ -375,88 +338,11 @@ async def acmeflow_concurrent(
     return list(await asyncio.gather(*(acmeflow.issue(order) for order in orders)))
 
 
-# -- where acmeflow's time goes --------------------------------------------------------
-
-WORKFLOW_RUN = "workflow run, first to last event"
 CLIENT_SIDE = "client: start workflow + get result"
-_WAITS = {
-    "workflow_task_started_event_attributes": "workflow task: queued",
-    "timer_fired_event_attributes": "workflow timers",
-}
-_RUNS = {
-    "workflow_task_completed_event_attributes": "workflow task: run + respond",
-    "workflow_task_failed_event_attributes": "workflow task: failed",
-    "workflow_task_timed_out_event_attributes": "workflow task: timed out (e.g. sticky queue)",
-}
-_ACTIVITY_ENDS = (
-    "activity_task_completed_event_attributes",
-    "activity_task_failed_event_attributes",
-    "activity_task_timed_out_event_attributes",
-)
-
-
-def history_breakdown(history: WorkflowHistory) -> dict[str, float]:
-    """Seconds of one workflow run by kind of interval between its history events.
-
-    An activity retried after a failure shows as ``activity: retried`` from its
-    scheduling to the start of the attempt that ended it (Temporal records only that one).
-    """
-    at: dict[int, float] = {}
-    activity_names: dict[int, str] = {}
-    spent: dict[str, float] = defaultdict(float)
-    for event in history.events:
-        now = event.event_time.ToNanoseconds() / 1e9
-        at[event.event_id] = now
-        kind = event.WhichOneof("attributes") or ""
-        attributes: Any = getattr(event, kind) if kind else None
-        if kind == "activity_task_scheduled_event_attributes":
-            activity_names[event.event_id] = attributes.activity_type.name
-        elif kind == "activity_task_started_event_attributes":
-            label = "activity: queued" if attributes.attempt <= 1 else "activity: retried"
-            spent[label] += now - at[attributes.scheduled_event_id]
-        elif kind in _ACTIVITY_ENDS:
-            name = activity_names[attributes.scheduled_event_id]
-            origin = attributes.started_event_id or attributes.scheduled_event_id
-            spent[f"activity {name}"] += now - at.get(origin, now)
-        elif kind in _WAITS:
-            origin = getattr(attributes, "scheduled_event_id", 0) or attributes.started_event_id
-            spent[_WAITS[kind]] += now - at.get(origin, now)
-        elif kind in _RUNS:
-            # A task that timed out waiting for its sticky worker never started.
-            origin = attributes.started_event_id or attributes.scheduled_event_id
-            spent[_RUNS[kind]] += now - at.get(origin, now)
-    events = history.events
-    total = events[-1].event_time.ToNanoseconds() / 1e9 - at[events[0].event_id]
-    spent["other (between events)"] = total - sum(spent.values())
-    spent[WORKFLOW_RUN] = total
-    return dict(spent)
+"""The part of an order's latency outside its workflow history, beside the breakdown."""
 
 
 # -- the run ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def running_stack(state_dir: Path | None) -> Iterator[StackInfo]:
-    """The stack in ``state_dir`` (left running), or a fresh one in a temporary directory."""
-    if state_dir is not None:
-        yield StackInfo.load(state_dir)
-        return
-    with tempfile.TemporaryDirectory(prefix="acmeflow-bench-stack-") as directory:
-        stack = DevStack.create(Path(directory))
-        print(f"starting an embedded stack in {directory}", flush=True)
-        info = stack.up()
-        try:
-            yield info
-        finally:
-            stack.down()
-
-
-def stack_pids(stack: StackInfo) -> dict[str, int]:
-    pids = {}
-    for name in ("temporal", "pebble", "http01-solver", "bind9"):
-        with contextlib.suppress(OSError, ValueError):
-            pids[name] = int((stack.state_dir / "pids" / f"{name}.pid").read_text())
-    return pids
 
 
 @dataclass
@@ -511,9 +397,7 @@ class Contenders:
         )
         flow.breakdown = self.loop.run_until_complete(self.acmeflow.time_spent(flow_orders))
         if flow.latencies:
-            flow.breakdown[CLIENT_SIDE] = (
-                statistics.mean(flow.latencies) - flow.breakdown[WORKFLOW_RUN]
-            )
+            flow.breakdown[CLIENT_SIDE] = mean_of(flow.latencies) - flow.breakdown[WORKFLOW_RUN]
         print_phase(mode, flow)
         return {"plain": plain, "acmeflow": flow}
 
@@ -543,7 +427,7 @@ def benchmark(
             acmeflow=AcmeflowOrders(temporal, issuer, worker.task_queue),
             worker=worker,
             loop=loop,
-            pids={"worker": worker.pid, "bench": os.getpid(), **stack_pids(stack)},
+            pids={"worker": worker.pid, "bench": os.getpid(), **stack_pids(stack, SERVERS)},
         )
         contenders.warm_up(run)
         results.sequential = contenders.measure(
@@ -588,9 +472,11 @@ def print_phase(mode: str, phase: Phase) -> None:
         flush=True,
     )
     if phase.breakdown:
-        print("      where the time goes, mean ms per order (from workflow histories):")
-    for label, seconds in sorted(phase.breakdown.items(), key=lambda item: -item[1]):
-        print(f"        {seconds * 1000:8.1f}  {label}")
+        print_breakdown(
+            "      where the time goes, mean ms per order (from workflow histories):",
+            phase.breakdown,
+            column=16,
+        )
     for failure in phase.failures[:5]:
         print(f"      failed: {failure}", flush=True)
 
@@ -645,23 +531,22 @@ def print_summary(figures: dict[str, float | int]) -> None:
         f"plain {figures['plain_cpu_ms_per_order']:.0f} ms"
     )
     print(f"worker peak RSS (VmHWM): {figures['worker_peak_rss_mb']:.1f} MB")
-    print(json.dumps(figures))
+    print_json_line(figures)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__ or "")
     parser.add_argument("--sequential", type=int, default=20, help="orders one after another")
     parser.add_argument("--concurrent", type=int, default=200, help="orders at once")
-    parser.add_argument("--state-dir", type=Path, help="use this running dev stack")
     parser.add_argument(
         "--worker-module",
         default="acmeflow.cli",
         help="run the worker as `python -m MODULE worker ...` (to try a patched worker)",
     )
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, _exit_on_term)  # so the worker and the stack are stopped
+    stop_on_sigterm()
     with (
-        running_stack(args.state_dir) as stack,
+        acmeflow_stack(args.state_dir, with_acmeflow=False) as stack,
         tempfile.TemporaryDirectory(prefix="acmeflow-bench-") as work_dir,
     ):
         results = benchmark(
@@ -673,10 +558,6 @@ def main() -> int:
         )
     print_summary(summary(results))
     return 0
-
-
-def _exit_on_term(*_: object) -> None:
-    raise SystemExit(143)
 
 
 if __name__ == "__main__":

@@ -13,17 +13,13 @@ of the Temporal dev server. The last line is one JSON object.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
-import signal
 import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from temporalio import activity, workflow
@@ -31,10 +27,15 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():  # the sandbox re-imports this module
-    from orders import cpu_sample, running_stack, stack_pids
-
-    from acmeflow.devstack.stack import StackInfo
-    from acmeflow.worker.sandbox import workflow_runner
+    from harness.acmeflow_api import StackInfo, workflow_runner
+    from harness.processes import cpu_sample
+    from harness.stack import (
+        acmeflow_stack,
+        argument_parser,
+        print_json_line,
+        stack_pids,
+        stop_on_sigterm,
+    )
 
 CONCURRENT_ACTIVITIES = 200
 """As ``acmeflow worker``'s default, so both benchmarks poll alike."""
@@ -106,20 +107,15 @@ async def benchmark(stack: StackInfo, workflows: int, steps: list[int]) -> list[
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__ or "")
     parser.add_argument("--workflows", type=int, default=200, help="workflows at once")
     parser.add_argument("--steps", type=int, nargs="+", default=[0, 4, 12])
-    parser.add_argument("--state-dir", type=Path, help="use this running dev stack")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, _exit_on_term)  # so a fresh stack is stopped
-    with running_stack(args.state_dir) as stack:
+    stop_on_sigterm()
+    with acmeflow_stack(args.state_dir, with_acmeflow=False) as stack:
         figures = asyncio.run(benchmark(stack, args.workflows, args.steps))
-    print(json.dumps({"workflows": args.workflows, "floor": figures}))
+    print_json_line({"workflows": args.workflows, "floor": figures})
     return 0
-
-
-def _exit_on_term(*_: object) -> None:
-    raise SystemExit(143)
 
 
 if __name__ == "__main__":
