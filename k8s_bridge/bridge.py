@@ -1,5 +1,11 @@
-"""Wiring of the bridge: informers feed a work queue; reconcilers and a Temporal worker
-(the progress mirrors) drain it; a sweep cancels workflows whose resource is gone.
+"""Wiring of the bridge: informers feed a work queue that reconcilers drain; a Temporal
+worker (the progress mirrors) writes workflow progress back; a sweep finds workflows whose
+resource is gone.
+
+The queue holds one key per resource, ``(kind, informer key)``, so a resource is
+reconciled by one reconciler at a time. What the key stands for is read when it is
+processed (level-triggered): the informer's current object, and the UIDs of deleted
+incarnations whose workflows still have to be cancelled.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ from functools import partial
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from acmeflow.activities.order_observer import ObserverActivities
 from acmeflow.crds.models import GROUP, VERSION, Certificate, ClusterIssuer, Issuer, Order
 from acmeflow.k8s_bridge.certificate_reconciler import CertificateReconciler, IssuerReconciler
 from acmeflow.k8s_bridge.config import BridgeConfig
@@ -28,15 +33,15 @@ from acmeflow.k8s_bridge.order_workflows import OrderWorkflows
 from acmeflow.k8s_bridge.resource_mirrors import ResourceMirrors
 from acmeflow.k8s_bridge.resource_workflows import cancel_if_owned, running_resource_workflows
 from acmeflow.k8s_bridge.signalled_workflows import SignalledWorkflows
-from acmeflow.k8s_bridge.work_queue import WorkQueue
-from acmeflow.worker.build import activity_methods
+from acmeflow.k8s_bridge.work_queue import ExponentialBackoff, WorkQueue, reconcile_forever
+from acmeflow.plumbing.activity_methods import activity_methods
+from acmeflow.plumbing.order_observer import ObserverActivities
 from acmeflow.workflows.resource_ids import workflow_id
 
 log = logging.getLogger(__name__)
 SYNC_TIMEOUT_S = 60.0
-RETRY_S = 5.0
-Task = tuple[str, str, str]
-"""(kind, informer key, uid): uid is set for a deleted resource, empty otherwise."""
+Key = tuple[str, str]
+"""(kind, informer key) of one resource."""
 
 
 class Bridge:
@@ -44,7 +49,11 @@ class Bridge:
         self._config = config
         self._api = api
         self._client = client
-        self._queue: WorkQueue[Task] = WorkQueue()
+        self._queue: WorkQueue[Key] = WorkQueue(
+            ExponentialBackoff(first_s=config.retry_first_s, max_s=config.retry_max_s)
+        )
+        self._gone: dict[Key, set[str]] = {}
+        """UIDs of deleted incarnations of a key whose workflows are still to be cancelled."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._events = EventRecorder(api)
         self.informers = {
@@ -89,14 +98,22 @@ class Bridge:
         lister = partial(self._api.custom.list_cluster_custom_object, GROUP, VERSION, plural)
         return Informer(plural, lister, on_change, resync_s=self._config.resync_s)
 
-    def _submit(self, task: Task) -> None:
+    def _submit(self, key: Key, gone_uid: str = "") -> None:
+        """From an informer's thread: queue ``key`` on the bridge's event loop."""
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._queue.add, task)
+            self._loop.call_soon_threadsafe(self._enqueue, key, gone_uid)
+
+    def _enqueue(self, key: Key, gone_uid: str = "") -> None:
+        if gone_uid:
+            self._gone.setdefault(key, set()).add(gone_uid)
+        self._queue.add(key)
 
     def _changed(self, kind: str) -> OnChange:
         def on_change(key: str, old: Obj | None, new: Obj | None) -> None:
-            uid = "" if new is not None else str((old or {}).get("metadata", {}).get("uid", ""))
-            self._submit((kind, key, uid))
+            gone_uid = ""
+            if new is None and old is not None:
+                gone_uid = str(old.get("metadata", {}).get("uid") or "")
+            self._submit((kind, key), gone_uid)
 
         return on_change
 
@@ -113,7 +130,7 @@ class Bridge:
                     metadata.get("namespace", ""),
                     metadata.get("name", ""),
                 ):
-                    self._submit((users, user, ""))
+                    self._submit((users, user))
 
         return on_change
 
@@ -143,7 +160,10 @@ class Bridge:
             self._config.bridge_task_queue,
         )
         async with mirror:
-            tasks = [asyncio.create_task(self._drain()) for _ in range(self._config.reconcilers)]
+            tasks = [
+                asyncio.create_task(reconcile_forever(self._queue, self._process))
+                for _ in range(self._config.reconcilers)
+            ]
             tasks.append(asyncio.create_task(self._sweep()))
             await stop.wait()
             for task in tasks:
@@ -159,23 +179,20 @@ class Bridge:
             return self._certificates.reconcile
         return partial(self._issuer_accounts.reconcile, kind)
 
-    async def _drain(self) -> None:
-        while True:
-            task = await self._queue.get()
-            kind, key, uid = task
-            try:
-                if uid:
-                    namespace, _, name = key.rpartition("/")
-                    wid = workflow_id(kind, namespace, name)
-                    self._signalled.forget(wid)
-                    await cancel_if_owned(self._client, wid, uid)
-                    continue
-                delay = await self._reconciler(kind)(key)
-            except Exception:
-                log.exception("reconciling %s %s failed; retrying in %.0fs", kind, key, RETRY_S)
-                delay = RETRY_S
-            if delay is not None:
-                self._queue.add_later(task, delay)
+    async def _process(self, item: Key) -> float | None:
+        """Cancel the workflows of deleted incarnations, then reconcile what exists now."""
+        kind, key = item
+        gone = self._gone.get(item, set())
+        if gone:
+            namespace, _, name = key.rpartition("/")
+            wid = workflow_id(kind, namespace, name)
+            self._signalled.forget(wid)
+            for uid in sorted(gone):
+                await cancel_if_owned(self._client, wid, uid)
+                gone.discard(uid)
+            if not gone:
+                self._gone.pop(item, None)
+        return await self._reconciler(kind)(key)
 
     async def _sweep(self) -> None:
         """Cancel running workflows whose resource is gone (deleted while we were down)."""
@@ -184,7 +201,7 @@ class Bridge:
                 for _, kind, key, uid in await running_resource_workflows(self._client):
                     obj = self.informers[kind].get(key)
                     if obj is None or obj["metadata"].get("uid") != uid:
-                        self._queue.add((kind, key, uid))
+                        self._enqueue((kind, key), uid)
             except Exception:
                 log.exception("sweeping resource workflows failed")
             await asyncio.sleep(self._config.resync_s)

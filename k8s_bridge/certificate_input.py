@@ -6,7 +6,7 @@ import re
 
 from acmeflow.contracts.issuer import IssuerConfig
 from acmeflow.contracts.names import RequestedNames
-from acmeflow.crds.models import Certificate
+from acmeflow.crds.models import Certificate, PrivateKeySpec
 from acmeflow.workflows.certificate import CertificateInput, CertificateSpecInput
 
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
@@ -28,7 +28,7 @@ def certificate_input(
     spec = certificate.spec
     metadata = certificate.metadata
     duration = spec.duration or DEFAULT_DURATION
-    key = spec.private_key
+    key = spec.private_key or PrivateKeySpec()
     return CertificateInput(
         namespace=metadata.namespace or "",
         name=metadata.name,
@@ -45,9 +45,9 @@ def certificate_input(
             duration=duration,
             duration_s=go_duration_seconds(duration),
             renew_before_s=go_duration_seconds(spec.renew_before) if spec.renew_before else 0,
-            key_algorithm=key.algorithm if key else "RSA",
-            key_size=(key.size or 0) if key else 0,
-            rotation_policy=(key.rotation_policy or "Always") if key else "Always",
+            key_algorithm=key.algorithm,
+            key_size=key.size or 0,
+            rotation_policy=key.rotation_policy,
             labels=dict(metadata.labels or {}),
         ),
         issuer=issuer,

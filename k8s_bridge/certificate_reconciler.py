@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import Any
 
 from pydantic import ValidationError
 
-from acmeflow.crds.models import Certificate, ClusterIssuer, Issuer
+from acmeflow.crds.models import (
+    Certificate,
+    CertificateStatus,
+    ClusterIssuer,
+    Issuer,
+    IssuerStatus,
+    ObjectMeta,
+)
 from acmeflow.k8s_bridge.certificate_input import certificate_input
-from acmeflow.k8s_bridge.conditions import condition, set_conditions
+from acmeflow.k8s_bridge.conditions import not_ready
 from acmeflow.k8s_bridge.config import BridgeConfig
 from acmeflow.k8s_bridge.informer import Informer
 from acmeflow.k8s_bridge.issuer_lookup import IssuerLookup
@@ -25,6 +31,11 @@ from acmeflow.k8s_bridge.status_writes import write_status
 from acmeflow.workflows.certificate import CertificateWorkflow
 from acmeflow.workflows.issuer_account import IssuerAccountInput, IssuerAccountWorkflow
 from acmeflow.workflows.resource_ids import workflow_id
+
+NOT_READY_ISSUER = "IssuerNotReady"
+"""Ready reason of a Certificate whose issuer is missing or unusable."""
+NOT_READY_CONFIG = "ErrInvalidConfig"
+"""Ready reason of an Issuer or ClusterIssuer whose spec cannot be used."""
 
 
 class CertificateReconciler:
@@ -53,12 +64,12 @@ class CertificateReconciler:
         namespace, name = certificate.metadata.namespace or "", certificate.metadata.name
         issuer, problem = self._issuers.config_for(namespace, certificate.spec.issuer_ref)
         if issuer is None:
-            await _write_ready(
+            await _write_not_ready(
                 self._api,
                 Certificate.PLURAL,
-                obj,
-                status="False",
-                reason="IssuerNotReady",
+                certificate.metadata,
+                certificate.status or CertificateStatus(),
+                reason=NOT_READY_ISSUER,
                 message=problem.replace("the Order starts", "issuance starts"),
             )
             return None
@@ -68,7 +79,7 @@ class CertificateReconciler:
         names = value.spec.names.dns_names + value.spec.names.ip_addresses
         await self._workflows.deliver(
             CertificateWorkflow.run,
-            workflow_id("Certificate", namespace, name),
+            workflow_id(Certificate.KIND, namespace, name),
             certificate.metadata.uid or "",
             value,
             summary=f"Certificate {namespace}/{name} for {', '.join(names)}",
@@ -88,27 +99,27 @@ class IssuerReconciler:
     ) -> None:
         self._api = api
         self._config = config
-        self._informers = {"Issuer": issuers, "ClusterIssuer": cluster_issuers}
+        self._informers = {Issuer.KIND: issuers, ClusterIssuer.KIND: cluster_issuers}
         self._workflows = workflows
 
     async def reconcile(self, kind: str, key: str) -> float | None:
         obj = self._informers[kind].get(key)
         if obj is None:
             return None
-        model = ClusterIssuer if kind == "ClusterIssuer" else Issuer
-        plural = model.PLURAL
+        model = ClusterIssuer if kind == ClusterIssuer.KIND else Issuer
         try:
             resource = model.model_validate(obj)
             config = issuer_config(
                 resource, cluster_resource_namespace=self._config.cluster_resource_namespace
             )
         except (InvalidIssuerError, ValidationError) as error:
-            await _write_ready(
+            # Read as metadata and status only: the spec may be what the models cannot read.
+            await _write_not_ready(
                 self._api,
-                plural,
-                obj,
-                status="False",
-                reason="ErrInvalidConfig",
+                model.PLURAL,
+                ObjectMeta.model_validate(obj["metadata"]),
+                IssuerStatus.model_validate(obj.get("status") or {}),
+                reason=NOT_READY_CONFIG,
                 message=str(error),
             )
             return None
@@ -132,27 +143,16 @@ class IssuerReconciler:
         return None
 
 
-async def _write_ready(
-    api: KubeApi, plural: str, obj: dict[str, Any], *, status: str, reason: str, message: str
+async def _write_not_ready(
+    api: KubeApi,
+    plural: str,
+    metadata: ObjectMeta,
+    status: CertificateStatus | IssuerStatus,
+    *,
+    reason: str,
+    message: str,
 ) -> None:
-    metadata = obj["metadata"]
-    current = obj.get("status") or {}
-    ready = condition(
-        current.get("conditions"),
-        type_="Ready",
-        status=status,
-        reason=reason,
-        message=message,
-        generation=int(metadata.get("generation") or 0),
-    )
-    await asyncio.to_thread(
-        partial(
-            write_status,
-            api,
-            plural=plural,
-            namespace=metadata.get("namespace") or "",
-            name=metadata["name"],
-            current=current,
-            desired={"conditions": set_conditions(current.get("conditions"), ready)},
-        )
-    )
+    """Say in the resource's Ready condition why it cannot be used (yet)."""
+    desired = not_ready(status, reason=reason, message=message, generation=metadata.generation or 0)
+    write = partial(write_status, api, plural=plural, metadata=metadata)
+    await asyncio.to_thread(write, current=status, desired=desired)

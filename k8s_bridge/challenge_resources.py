@@ -1,91 +1,103 @@
-"""Challenge resources as the Order workflow describes them: name, spec, status."""
+"""Challenge resources as the Order workflow describes them: the object, and its status.
+
+The solver the workflow chose travels as the contract's ``SolverConfig``; here it becomes
+the issuer's solver entry again (``issuer_translation`` reads the other way), so the
+Challenge shows the solver as the user wrote it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from acmeflow.contracts.issuer import SolverConfig
+from acmeflow.contracts.issuer import Http01Ingress, Rfc2136, SolverConfig, SolverSelector
 from acmeflow.contracts.progress import ChallengeProgress
-from acmeflow.crds.models import API_VERSION, Challenge
+from acmeflow.contracts.states import ChallengeState, ChallengeType
+from acmeflow.crds import models as crd
 
 ORDER_LABEL = "acmeflow.io/order"
 
 
-def solver_resource(solver: SolverConfig) -> dict[str, Any]:
-    """The issuer's solver entry, in the CRD's shape, copied into the Challenge."""
-    body: dict[str, Any] = {}
-    if solver.selector is not None:
-        selector = {
-            "dnsNames": solver.selector.dns_names,
-            "dnsZones": solver.selector.dns_zones,
-            "matchLabels": solver.selector.match_labels,
-        }
-        body["selector"] = {k: v for k, v in selector.items() if v}
-    if solver.http01 is not None:
-        if solver.http01.gateway_parent_refs:
-            body["http01"] = {"gatewayHTTPRoute": {"parentRefs": solver.http01.gateway_parent_refs}}
-        else:
-            ingress = (
-                {"ingressClassName": solver.http01.ingress_class_name}
-                if solver.http01.ingress_class_name
-                else {}
+def _selector(selector: SolverSelector) -> crd.AcmeSolverSelector:
+    return crd.AcmeSolverSelector(
+        dns_names=list(selector.dns_names),
+        dns_zones=list(selector.dns_zones),
+        match_labels=dict(selector.match_labels),
+    )
+
+
+def _http01(http01: Http01Ingress) -> crd.Http01Solver:
+    if http01.gateway_parent_refs:
+        return crd.Http01Solver(
+            gateway_http_route=crd.GatewayHttpRouteSolver(
+                parent_refs=[crd.ParentRef.model_validate(r) for r in http01.gateway_parent_refs],
+                labels=dict(http01.route_labels),
             )
-            body["http01"] = {"ingress": ingress}
-    if solver.dns01 is not None:
-        rfc2136: dict[str, Any] = {"nameserver": solver.dns01.nameserver}
-        if solver.dns01.tsig_key_name and solver.dns01.tsig_secret is not None:
-            rfc2136["tsigKeyName"] = solver.dns01.tsig_key_name
-            rfc2136["tsigSecretSecretRef"] = {
-                "name": solver.dns01.tsig_secret.name,
-                "key": solver.dns01.tsig_secret.key,
-            }
-        algorithm = solver.dns01.tsig_algorithm.upper().replace("-", "")
-        if algorithm:
-            rfc2136["tsigAlgorithm"] = algorithm
-        body["dns01"] = {"rfc2136": rfc2136}
-    return body
+        )
+    return crd.Http01Solver(
+        ingress=crd.IngressSolver(ingress_class_name=http01.ingress_class_name or None)
+    )
 
 
-def challenge_body(
-    challenge: ChallengeProgress, *, order_name: str, order_uid: str, issuer_ref: dict[str, Any]
-) -> dict[str, Any]:
+def _dns01(dns01: Rfc2136) -> crd.Dns01Solver:
+    signed = bool(dns01.tsig_key_name and dns01.tsig_secret is not None)
+    algorithm = dns01.tsig_algorithm.upper().replace("-", "")
+    return crd.Dns01Solver(
+        rfc2136=crd.Rfc2136Provider(
+            nameserver=dns01.nameserver,
+            tsig_key_name=dns01.tsig_key_name if signed else None,
+            tsig_secret_secret_ref=(
+                crd.SecretKeyRef(name=dns01.tsig_secret.name, key=dns01.tsig_secret.key)
+                if signed and dns01.tsig_secret is not None
+                else None
+            ),
+            tsig_algorithm=crd.TsigAlgorithm(algorithm) if algorithm else None,
+        )
+    )
+
+
+def solver_resource(solver: SolverConfig) -> crd.AcmeSolver:
+    """The issuer's solver entry, in the CRD's shape, copied into the Challenge."""
+    return crd.AcmeSolver(
+        selector=_selector(solver.selector) if solver.selector is not None else None,
+        http01=_http01(solver.http01) if solver.http01 is not None else None,
+        dns01=_dns01(solver.dns01) if solver.dns01 is not None else None,
+    )
+
+
+def challenge_resource(challenge: ChallengeProgress, *, order: crd.Order) -> crd.Challenge:
+    """The Challenge for one of ``order``'s challenges, owned (and garbage-collected) by it."""
     spec = challenge.spec
-    return {
-        "apiVersion": API_VERSION,
-        "kind": Challenge.KIND,
-        "metadata": {
-            "name": spec.name,
-            "namespace": spec.namespace,
-            "labels": {ORDER_LABEL: order_name},
-            "ownerReferences": [
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": "Order",
-                    "name": order_name,
-                    "uid": order_uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "spec": {
-            "url": spec.url,
-            "authorizationURL": spec.authorization_url,
-            "dnsName": spec.dns_name,
-            "wildcard": spec.wildcard,
-            "type": spec.type,
-            "token": spec.token,
-            "key": spec.key,
-            "solver": solver_resource(spec.solver),
-            "issuerRef": issuer_ref,
-        },
-    }
+    owner = crd.OwnerReference(
+        api_version=crd.API_VERSION,
+        kind=crd.Order.KIND,
+        name=order.metadata.name,
+        uid=order.metadata.uid or "",
+        controller=True,
+        block_owner_deletion=True,
+    )
+    return crd.Challenge(
+        metadata=crd.ObjectMeta(
+            name=spec.name,
+            namespace=spec.namespace,
+            labels={ORDER_LABEL: order.metadata.name},
+            owner_references=[owner],
+        ),
+        spec=crd.ChallengeSpec(
+            url=spec.url,
+            authorization_url=spec.authorization_url,
+            dns_name=spec.dns_name,
+            wildcard=spec.wildcard,
+            type=ChallengeType(spec.type),
+            token=spec.token,
+            key=spec.key,
+            solver=solver_resource(spec.solver),
+            issuer_ref=order.spec.issuer_ref,
+        ),
+    )
 
 
-def challenge_status(challenge: ChallengeProgress) -> dict[str, Any]:
-    return {
-        "processing": challenge.processing,
-        "presented": challenge.presented,
-        "reason": challenge.reason,
-        "state": challenge.state,
-    }
+def challenge_status(challenge: ChallengeProgress) -> crd.ChallengeStatus:
+    return crd.ChallengeStatus(
+        processing=challenge.processing,
+        presented=challenge.presented,
+        reason=challenge.reason,
+        state=ChallengeState(challenge.state),
+    )

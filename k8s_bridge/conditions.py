@@ -2,45 +2,57 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from typing import TypeVar
 
+from acmeflow.crds.models import CertificateStatus, Condition, ConditionStatus, IssuerStatus
+from acmeflow.k8s_bridge.timestamps import now
 
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+WithConditions = TypeVar("WithConditions", bound=CertificateStatus | IssuerStatus)
+
+READY = "Ready"
+ISSUING = "Issuing"
 
 
 def condition(
-    current: list[dict[str, Any]] | None,
+    current: list[Condition] | None,
     *,
     type_: str,
-    status: str,
+    status: ConditionStatus,
     reason: str,
     message: str,
     generation: int,
-) -> dict[str, Any]:
+) -> Condition:
     """A condition that keeps its lastTransitionTime while its status stays the same."""
-    previous = next((c for c in current or [] if c.get("type") == type_), None)
-    since = (
-        (previous or {}).get("lastTransitionTime")
-        if (previous or {}).get("status") == status
-        else None
+    previous = next((c for c in current or [] if c.type == type_), None)
+    since = previous.last_transition_time if previous and previous.status == status else None
+    return Condition(
+        type=type_,
+        status=status,
+        reason=reason or type_,
+        message=message,
+        last_transition_time=since or now(),
+        observed_generation=generation,
     )
-    return {
-        "type": type_,
-        "status": status,
-        "reason": reason or type_,
-        "message": message,
-        "lastTransitionTime": since or now_rfc3339(),
-        "observedGeneration": generation,
-    }
 
 
-def set_conditions(
-    current: list[dict[str, Any]] | None, *updates: dict[str, Any]
-) -> list[dict[str, Any]]:
+def set_conditions(current: list[Condition] | None, *updates: Condition) -> list[Condition]:
     """``current`` with ``updates`` replacing the conditions of the same type, in order."""
-    by_type = {c["type"]: c for c in current or []}
+    by_type = {c.type: c for c in current or []}
     for update in updates:
-        by_type[update["type"]] = update
+        by_type[update.type] = update
     return list(by_type.values())
+
+
+def not_ready(
+    status: WithConditions, *, reason: str, message: str, generation: int
+) -> WithConditions:
+    """The conditions of ``status`` with Ready False saying why; nothing else is set."""
+    ready = condition(
+        status.conditions,
+        type_=READY,
+        status=ConditionStatus.FALSE,
+        reason=reason,
+        message=message,
+        generation=generation,
+    )
+    return type(status)(conditions=set_conditions(status.conditions, ready))

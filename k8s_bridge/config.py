@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from acmeflow.k8s_bridge.work_queue import FIRST_RETRY_S, MAX_RETRY_S
 from acmeflow.plumbing.settings import TemporalSettings
 
 
@@ -21,6 +22,10 @@ class BridgeConfig(TemporalSettings):
     resync_s: float = 60.0
     """Every this often each resource is listed again and each open order checked."""
     reconcilers: int = 8
-    """Orders reconciled at once."""
+    """Resources reconciled at once (never the same one twice at once)."""
+    retry_first_s: float = FIRST_RETRY_S
+    """A failed reconcile is retried after this long, doubling with each further failure."""
+    retry_max_s: float = MAX_RETRY_S
+    """Longest wait between retries of a resource whose reconcile keeps failing."""
     mirror_threads: int = 16
     """Progress snapshots written to Kubernetes at once."""

@@ -14,11 +14,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from acmeflow.contracts.progress import OrderEvent
 from acmeflow.crds.models import API_VERSION
 from acmeflow.k8s_bridge.kube_api import KubeApi
+from acmeflow.k8s_bridge.timestamps import now, timestamp
 
 COMPONENT = "acmeflow"
 _REMEMBERED = 20000
@@ -37,29 +39,32 @@ def event_name(involved: InvolvedObject, event: OrderEvent) -> str:
     return f"{involved.name}.{millis:x}{event.seq:04x}"
 
 
-def event_body(involved: InvolvedObject, event: OrderEvent) -> dict[str, object]:
-    timestamp = datetime.fromisoformat(event.at).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": event_name(involved, event), "namespace": involved.namespace},
-        "involvedObject": {
-            "apiVersion": API_VERSION,
-            "kind": involved.kind,
-            "name": involved.name,
-            "namespace": involved.namespace,
-            "uid": involved.uid,
-        },
-        "reason": event.reason,
-        "message": event.message,
-        "type": event.type,
-        "source": {"component": COMPONENT},
-        "reportingComponent": f"{COMPONENT}.io/bridge",
-        "reportingInstance": socket.gethostname(),
-        "firstTimestamp": timestamp,
-        "lastTimestamp": timestamp,
-        "count": 1,
-    }
+def event_resource(involved: InvolvedObject, event: OrderEvent) -> client.CoreV1Event:
+    """The core/v1 Event, as the client's own model (``kubectl describe`` matches the uid)."""
+    happened = (timestamp(event.at) or now()).replace(microsecond=0)
+    return client.CoreV1Event(
+        api_version="v1",
+        kind="Event",
+        metadata=client.V1ObjectMeta(
+            name=event_name(involved, event), namespace=involved.namespace
+        ),
+        involved_object=client.V1ObjectReference(
+            api_version=API_VERSION,
+            kind=involved.kind,
+            name=involved.name,
+            namespace=involved.namespace,
+            uid=involved.uid,
+        ),
+        reason=event.reason,
+        message=event.message,
+        type=event.type,
+        source=client.V1EventSource(component=COMPONENT),
+        reporting_component=f"{COMPONENT}.io/bridge",
+        reporting_instance=socket.gethostname(),
+        first_timestamp=happened,
+        last_timestamp=happened,
+        count=1,
+    )
 
 
 class EventRecorder:
@@ -77,7 +82,9 @@ class EventRecorder:
             if key in self._created:
                 return False
         try:
-            self._api.core.create_namespaced_event(involved.namespace, event_body(involved, event))
+            self._api.core.create_namespaced_event(
+                involved.namespace, event_resource(involved, event)
+            )
             created = True
         except ApiException as error:
             if error.status not in (409, 404):

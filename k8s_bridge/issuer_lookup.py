@@ -21,7 +21,7 @@ class IssuerLookup:
     def config_for(self, namespace: str, ref: IssuerRef) -> tuple[IssuerConfig | None, str]:
         """The issuer's configuration, or a sentence saying why there is none yet."""
         model: type[Issuer] | type[ClusterIssuer]
-        if ref.kind == "ClusterIssuer":
+        if ref.kind == ClusterIssuer.KIND:
             obj, model, shown = self._cluster_issuers.get(ref.name), ClusterIssuer, ref.name
         else:
             obj, model = self._issuers.get(f"{namespace}/{ref.name}"), Issuer
@@ -43,9 +43,9 @@ class IssuerLookup:
         keys = []
         for obj in informer.items():
             ref = obj.get("spec", {}).get("issuerRef", {})
-            if ref.get("name") != name or ref.get("kind", "Issuer") != kind:
+            if ref.get("name") != name or ref.get("kind", Issuer.KIND) != kind:
                 continue
-            if kind == "Issuer" and obj["metadata"].get("namespace") != namespace:
+            if kind == Issuer.KIND and obj["metadata"].get("namespace") != namespace:
                 continue
             keys.append(f"{obj['metadata']['namespace']}/{obj['metadata']['name']}")
         return keys

@@ -3,9 +3,9 @@
 Secrets stay references: a Secret named by an Issuer lives in the Issuer's namespace, one
 named by a ClusterIssuer in the *cluster resource namespace* (``acmeflow`` unless
 configured). Admission (CEL) already rejects most mistakes; what it cannot see, such as
-a CA bundle that is not PEM or a nameserver port out of range, or what acmeflow does not
-support yet, raises ``InvalidIssuerError`` with a message meant for the Issuer's Ready
-condition.
+a CA bundle that is not PEM or a nameserver port out of range, or what an issuer stored
+before admission refused it still says (``ingress.name``, ``serviceType: NodePort``),
+raises ``InvalidIssuerError`` with a message meant for the Issuer's Ready condition.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def secret_namespace(
     cluster_resource_namespace: str = DEFAULT_CLUSTER_RESOURCE_NAMESPACE,
 ) -> str:
     """Where the Secrets an issuer names live."""
-    return cluster_resource_namespace if issuer_kind == "ClusterIssuer" else issuer_namespace
+    return cluster_resource_namespace if issuer_kind == ClusterIssuer.KIND else issuer_namespace
 
 
 def issuer_config(
@@ -154,23 +154,12 @@ def _http01(http01: Http01Solver, *, where: str) -> Http01Ingress:
     if (ingress is None) == (route is None):
         raise InvalidIssuerError(f"{where}: set exactly one of ingress or gatewayHTTPRoute")
     if route is not None:
-        if route.labels:
-            raise InvalidIssuerError(
-                f"{where}.gatewayHTTPRoute: labels are not supported yet; remove them"
-            )
         return Http01Ingress(
             gateway_parent_refs=[
-                {
-                    key: value
-                    for key, value in (
-                        ("name", ref.name),
-                        ("namespace", ref.namespace),
-                        ("sectionName", ref.section_name),
-                    )
-                    if value
-                }
+                {key: value for key, value in ref.to_api().items() if value}
                 for ref in route.parent_refs
-            ]
+            ],
+            route_labels=dict(route.labels),
         )
     assert ingress is not None
     if ingress.name:
@@ -208,7 +197,7 @@ def _rfc2136(provider: Rfc2136Provider, secret_namespace: str, *, where: str) ->
             if ref is not None
             else None
         ),
-        tsig_algorithm=provider.tsig_algorithm or DEFAULT_TSIG_ALGORITHM,
+        tsig_algorithm=str(provider.tsig_algorithm or DEFAULT_TSIG_ALGORITHM),
     )
 
 

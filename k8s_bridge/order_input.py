@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from acmeflow.contracts.issuer import IssuerConfig
 from acmeflow.contracts.names import RequestedNames
-from acmeflow.crds.models import Order
+from acmeflow.crds.models import Certificate, Order
 from acmeflow.workflows.order import OrderInput
 
 
 def certificate_owner(order: Order) -> str:
     for owner in order.metadata.owner_references or []:
-        if owner.kind == "Certificate":
+        if owner.kind == Certificate.KIND:
             return owner.name
     return ""
 

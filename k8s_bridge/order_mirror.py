@@ -8,63 +8,75 @@ harmless; it never talks to the CA.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from acmeflow.contracts.progress import ChallengeProgress, OrderProgress, OrderUpdate
-from acmeflow.contracts.states import ChallengeType
-from acmeflow.crds.models import GROUP, VERSION, Challenge, Order
-from acmeflow.k8s_bridge.challenge_resources import (
-    challenge_body,
-    challenge_status,
+from acmeflow.contracts.progress import (
+    AuthorizationProgress,
+    ChallengeProgress,
+    ObjectKind,
+    OrderProgress,
+    OrderUpdate,
 )
+from acmeflow.contracts.states import AuthorizationStatus, ChallengeType, OrderState
+from acmeflow.crds.models import (
+    GROUP,
+    VERSION,
+    AcmeAuthorization,
+    AcmeChallengeRef,
+    Challenge,
+    Order,
+    OrderStatus,
+)
+from acmeflow.k8s_bridge.challenge_resources import challenge_resource, challenge_status
 from acmeflow.k8s_bridge.event_recorder import EventRecorder, InvolvedObject
 from acmeflow.k8s_bridge.informer import Informer
 from acmeflow.k8s_bridge.kube_api import KubeApi
 from acmeflow.k8s_bridge.status_writes import write_status
+from acmeflow.k8s_bridge.timestamps import timestamp
 
 log = logging.getLogger(__name__)
 
 
-def order_status(progress: OrderProgress) -> dict[str, Any]:
-    """The Order's status as the reference system shows it, from the workflow's progress."""
-    return {
-        "url": progress.url or None,
-        "finalizeURL": progress.finalize_url or None,
-        "authorizations": [
-            {
-                "url": a.url,
-                "identifier": a.identifier,
-                "wildcard": a.wildcard,
-                "initialState": a.initial_state or None,
-                "challenges": [
-                    {
-                        "url": c.url,
-                        "token": c.token,
-                        "type": ChallengeType(c.type).acme_name,
-                    }
-                    for c in a.challenges
-                ],
-            }
-            for a in progress.authorizations
-        ]
-        or None,
-        "certificate": progress.certificate or None,
-        "state": progress.state or None,
-        "reason": progress.reason,
-        "failureTime": progress.failure_time or None,
-    }
+def _authorization(authorization: AuthorizationProgress) -> AcmeAuthorization:
+    return AcmeAuthorization(
+        url=authorization.url,
+        identifier=authorization.identifier,
+        wildcard=authorization.wildcard,
+        initial_state=(
+            AuthorizationStatus(authorization.initial_state)
+            if authorization.initial_state
+            else None
+        ),
+        challenges=[
+            AcmeChallengeRef(url=c.url, token=c.token, type=ChallengeType(c.type).acme_name)
+            for c in authorization.challenges
+        ],
+    )
 
 
-def _same_challenge(
-    existing: dict[str, Any], progress: ChallengeProgress, order: dict[str, Any]
-) -> bool:
+def order_status(progress: OrderProgress) -> OrderStatus:
+    """The Order's status as the reference system shows it, from the workflow's progress.
+
+    Every field is set (None clears it), so the Order shows exactly this snapshot.
+    """
+    return OrderStatus(
+        url=progress.url or None,
+        finalize_url=progress.finalize_url or None,
+        authorizations=[_authorization(a) for a in progress.authorizations] or None,
+        certificate=progress.certificate or None,
+        state=OrderState(progress.state) if progress.state else None,
+        reason=progress.reason,
+        failure_time=timestamp(progress.failure_time),
+    )
+
+
+def _same_challenge(existing: Challenge, progress: ChallengeProgress, order: Order) -> bool:
     """The resource shows this run's challenge of this Order (same ACME URL and owner)."""
-    owners = existing["metadata"].get("ownerReferences") or []
-    return existing.get("spec", {}).get("url") == progress.spec.url and any(
-        o.get("uid") == order["metadata"]["uid"] for o in owners
+    owners = existing.metadata.owner_references or []
+    return existing.spec.url == progress.spec.url and any(
+        o.uid == order.metadata.uid for o in owners
     )
 
 
@@ -76,13 +88,15 @@ class KubernetesOrderObserver:
         self._events = events
         self._orders = orders
 
-    def _order(self, update: OrderUpdate) -> dict[str, Any]:
+    def _order(self, update: OrderUpdate) -> Order:
         """The Order from the bridge's watch cache, else (missing, other UID) from the API."""
         if self._orders is not None:
             cached = self._orders.get(f"{update.namespace}/{update.order_name}")
             if cached is not None and cached["metadata"].get("uid") == update.resource_uid:
-                return cached
-        return self._api.get(Order.PLURAL, update.namespace, update.order_name)
+                return Order.model_validate(cached)
+        return Order.model_validate(
+            self._api.get(Order.PLURAL, update.namespace, update.order_name)
+        )
 
     def publish(self, update: OrderUpdate) -> None:
         try:
@@ -96,8 +110,7 @@ class KubernetesOrderObserver:
                 )
                 return
             raise
-        metadata: dict[str, Any] = order["metadata"]
-        if update.resource_uid and metadata.get("uid") != update.resource_uid:
+        if update.resource_uid and order.metadata.uid != update.resource_uid:
             log.info(
                 "Order %s/%s was recreated; ignoring the old workflow's progress",
                 update.namespace,
@@ -108,9 +121,8 @@ class KubernetesOrderObserver:
         write_status(
             self._api,
             plural=Order.PLURAL,
-            namespace=update.namespace,
-            name=update.order_name,
-            current=order.get("status"),
+            metadata=order.metadata,
+            current=order.status,
             desired=order_status(update.progress),
         )
         for progress in update.progress.challenges:
@@ -119,16 +131,13 @@ class KubernetesOrderObserver:
                 write_status(
                     self._api,
                     plural=Challenge.PLURAL,
-                    namespace=update.namespace,
-                    name=progress.spec.name,
-                    current=existing.get("status"),
+                    metadata=existing.metadata,
+                    current=existing.status,
                     desired=challenge_status(progress),
                 )
-        self._record_events(update, str(metadata["uid"]), challenges)
+        self._record_events(update, order.metadata.uid or "", challenges)
 
-    def _ensure_challenges(
-        self, update: OrderUpdate, order: dict[str, Any]
-    ) -> dict[str, dict[str, Any]]:
+    def _ensure_challenges(self, update: OrderUpdate, order: Order) -> dict[str, Challenge]:
         """Every challenge of the snapshot exists as a resource owned by the Order."""
         wanted = update.progress.challenges
         if not wanted:
@@ -145,73 +154,59 @@ class KubernetesOrderObserver:
                 continue
             if current is not None and not self._remove_stale(current):
                 continue
-            body = challenge_body(
-                progress,
-                order_name=update.order_name,
-                order_uid=order["metadata"]["uid"],
-                issuer_ref=order["spec"]["issuerRef"],
-            )
+            body = challenge_resource(progress, order=order).to_api()
             try:
-                existing[progress.spec.name] = self._api.create(
-                    Challenge.PLURAL, update.namespace, body
-                )
+                created = self._api.create(Challenge.PLURAL, update.namespace, body)
             except ApiException as error:
                 if error.status != 409:
                     raise
-                existing[progress.spec.name] = self._api.get(
-                    Challenge.PLURAL, update.namespace, progress.spec.name
-                )
+                created = self._api.get(Challenge.PLURAL, update.namespace, progress.spec.name)
+            existing[progress.spec.name] = Challenge.model_validate(created)
         return existing
 
-    def _challenge(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def _challenge(self, namespace: str, name: str) -> Challenge | None:
         try:
-            return self._api.get(Challenge.PLURAL, namespace, name)
+            return Challenge.model_validate(self._api.get(Challenge.PLURAL, namespace, name))
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
 
-    def _remove_stale(self, challenge: dict[str, Any]) -> bool:
+    def _remove_stale(self, challenge: Challenge) -> bool:
         """Delete a Challenge left by an earlier run (a reset workflow, a deleted namesake
         Order): its spec is immutable and names the old token. False if not allowed."""
-        metadata = challenge["metadata"]
-        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=metadata["uid"]))
+        metadata = challenge.metadata
+        namespace = metadata.namespace or ""
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=metadata.uid))
         try:
             self._api.custom.delete_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                metadata["namespace"],
-                Challenge.PLURAL,
-                metadata["name"],
-                body=options,
+                GROUP, VERSION, namespace, Challenge.PLURAL, metadata.name, body=options
             )
         except ApiException as error:
             if error.status == 403:
                 log.warning(
                     "Challenge %s/%s is from an earlier run but the bridge may not delete it; "
                     "grant it delete on challenges",
-                    metadata["namespace"],
-                    metadata["name"],
+                    namespace,
+                    metadata.name,
                 )
                 return False
             if error.status not in (404, 409):  # gone already, or replaced meanwhile
                 raise
-        log.info(
-            "replacing Challenge %s/%s of an earlier run", metadata["namespace"], metadata["name"]
-        )
+        log.info("replacing Challenge %s/%s of an earlier run", namespace, metadata.name)
         return True
 
     def _record_events(
-        self, update: OrderUpdate, order_uid: str, challenges: dict[str, dict[str, Any]]
+        self, update: OrderUpdate, order_uid: str, challenges: dict[str, Challenge]
     ) -> None:
         for event in update.progress.events:
-            if event.kind == Order.KIND:
+            if event.kind == ObjectKind.ORDER:
                 uid = order_uid
             else:
                 challenge = challenges.get(event.object_name)
                 if challenge is None:
                     continue
-                uid = challenge["metadata"]["uid"]
+                uid = challenge.metadata.uid or ""
             involved = InvolvedObject(
                 kind=event.kind, namespace=update.namespace, name=event.object_name, uid=uid
             )

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 from functools import partial
-from typing import Any
 
-from acmeflow.contracts.progress import EventReason, OrderEvent
-from acmeflow.contracts.states import FINAL_ORDER_STATES
-from acmeflow.crds.models import Order
+from acmeflow.contracts.progress import EventReason, EventType, ObjectKind, OrderEvent
+from acmeflow.contracts.states import FINAL_ORDER_STATES, OrderState
+from acmeflow.crds.models import Certificate, Order, OrderStatus
 from acmeflow.k8s_bridge.config import BridgeConfig
 from acmeflow.k8s_bridge.event_recorder import EventRecorder, InvolvedObject
 from acmeflow.k8s_bridge.informer import Informer
@@ -25,6 +23,7 @@ from acmeflow.k8s_bridge.kube_api import KubeApi
 from acmeflow.k8s_bridge.order_input import order_input
 from acmeflow.k8s_bridge.order_workflows import OrderWorkflows, ended_reason
 from acmeflow.k8s_bridge.status_writes import write_status
+from acmeflow.k8s_bridge.timestamps import now
 from acmeflow.workflows.resource_ids import order_workflow_id
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ NAMESAKE_RETRY_S = 2.0
 
 def controlled_by_certificate(order: Order) -> bool:
     return any(
-        o.kind == "Certificate" and o.controller for o in order.metadata.owner_references or []
+        o.kind == Certificate.KIND and o.controller for o in order.metadata.owner_references or []
     )
 
 
@@ -61,17 +60,16 @@ class OrderReconciler:
         if obj is None:
             return None
         order = Order.model_validate(obj)
-        status = obj.get("status") or {}
         if (
             order.metadata.deletion_timestamp
-            or status.get("state") in FINAL_ORDER_STATES
+            or (order.status is not None and order.status.state in FINAL_ORDER_STATES)
             or controlled_by_certificate(order)
         ):
             return None
         namespace, name = order.metadata.namespace or "", order.metadata.name
         issuer, problem = self._issuers.config_for(namespace, order.spec.issuer_ref)
         if issuer is None:
-            await self._write(order, status, {"reason": problem})
+            await self._write(order, OrderStatus(reason=problem))
             return None
         state = await self._workflows.ensure(
             order_input(order, issuer, observer_task_queue=self._config.bridge_task_queue)
@@ -81,40 +79,33 @@ class OrderReconciler:
         if state.status is None:
             return NAMESAKE_RETRY_S
         reason = ended_reason(order_workflow_id(namespace, name), state.status, state.detail)
-        now = datetime.now(UTC)
+        failed = now()
         await self._write(
-            order,
-            status,
-            {
-                "state": "errored",
-                "reason": reason,
-                "failureTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            },
+            order, OrderStatus(state=OrderState.ERRORED, reason=reason, failure_time=failed)
         )
         involved = InvolvedObject(
             kind=Order.KIND, namespace=namespace, name=name, uid=order.metadata.uid or ""
         )
         event = OrderEvent(
             seq=0,
-            at=now.isoformat(),
-            kind=Order.KIND,
+            at=failed.isoformat(),
+            kind=ObjectKind.ORDER,
             object_name=name,
-            type="Warning",
+            type=EventType.WARNING,
             reason=EventReason.ORDER_FAILED,
             message=reason,
         )
         await asyncio.to_thread(self._events.record, involved, event)
         return None
 
-    async def _write(self, order: Order, current: dict[str, Any], desired: dict[str, Any]) -> None:
+    async def _write(self, order: Order, desired: OrderStatus) -> None:
         await asyncio.to_thread(
             partial(
                 write_status,
                 self._api,
                 plural=Order.PLURAL,
-                namespace=order.metadata.namespace or "",
-                name=order.metadata.name,
-                current=current,
+                metadata=order.metadata,
+                current=order.status,
                 desired=desired,
             )
         )

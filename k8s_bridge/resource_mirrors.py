@@ -7,64 +7,96 @@ an object that is gone (or was recreated under the same name) is left alone.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TypeVar
 
 from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 
 from acmeflow.contracts.activities import ActivityName
 from acmeflow.contracts.progress import CertificateUpdate, IssuerUpdate
-from acmeflow.crds.models import Certificate, ClusterIssuer, Issuer
-from acmeflow.k8s_bridge.conditions import condition, set_conditions
+from acmeflow.contracts.progress import IssuerStatus as IssuerProgress
+from acmeflow.crds.models import (
+    AcmeIssuerStatus,
+    Certificate,
+    CertificateStatus,
+    ClusterIssuer,
+    ConditionStatus,
+    Issuer,
+    IssuerStatus,
+    KubeResource,
+)
+from acmeflow.k8s_bridge.conditions import ISSUING, READY, condition, set_conditions
 from acmeflow.k8s_bridge.event_recorder import EventRecorder, InvolvedObject
 from acmeflow.k8s_bridge.kube_api import KubeApi
 from acmeflow.k8s_bridge.status_writes import write_status
+from acmeflow.k8s_bridge.timestamps import timestamp
 
 log = logging.getLogger(__name__)
+Resource = TypeVar("Resource", bound=KubeResource)
+NOT_ISSUING_REASON = "Issued"
+NOT_ISSUING_MESSAGE = "No issuance in progress"
 
 
 def _current(
-    api: KubeApi, plural: str, namespace: str, name: str, uid: str
-) -> dict[str, Any] | None:
+    api: KubeApi, model: type[Resource], namespace: str, name: str, uid: str
+) -> Resource | None:
     """The object if it still exists with this UID."""
     try:
-        obj = api.get(plural, namespace, name)
+        resource = model.model_validate(api.get(model.PLURAL, namespace, name))
     except ApiException as error:
         if error.status == 404:
             return None
         raise
-    return obj if obj["metadata"].get("uid") == uid else None
+    return resource if resource.metadata.uid == uid else None
 
 
-def certificate_status(update: CertificateUpdate, current: dict[str, Any]) -> dict[str, Any]:
+def certificate_status(update: CertificateUpdate, current: CertificateStatus) -> CertificateStatus:
     status = update.status
-    conditions = current.get("conditions")
+    conditions = current.conditions
     ready = condition(
         conditions,
-        type_="Ready",
-        status=status.ready,
+        type_=READY,
+        status=ConditionStatus(status.ready),
         reason=status.ready_reason,
         message=status.ready_message,
         generation=status.observed_generation,
     )
     issuing = condition(
         conditions,
-        type_="Issuing",
-        status="True" if status.issuing else "False",
-        reason=status.issuing_reason or "Issued",
-        message=status.issuing_message or "No issuance in progress",
+        type_=ISSUING,
+        status=ConditionStatus.TRUE if status.issuing else ConditionStatus.FALSE,
+        reason=status.issuing_reason or NOT_ISSUING_REASON,
+        message=status.issuing_message or NOT_ISSUING_MESSAGE,
         generation=status.observed_generation,
     )
-    return {
-        "conditions": set_conditions(conditions, ready, issuing),
-        "notBefore": status.not_before or None,
-        "notAfter": status.not_after or None,
-        "renewalTime": status.renewal_time or None,
-        "revision": status.revision or None,
-        "lastFailureTime": status.last_failure_time or None,
-        "failedIssuanceAttempts": status.failed_issuance_attempts or None,
-        "nextPrivateKeySecretName": status.next_private_key_secret_name or None,
-    }
+    return CertificateStatus(
+        conditions=set_conditions(conditions, ready, issuing),
+        not_before=timestamp(status.not_before),
+        not_after=timestamp(status.not_after),
+        renewal_time=timestamp(status.renewal_time),
+        revision=status.revision or None,
+        last_failure_time=timestamp(status.last_failure_time),
+        failed_issuance_attempts=status.failed_issuance_attempts or None,
+        next_private_key_secret_name=status.next_private_key_secret_name or None,
+    )
+
+
+def issuer_status(status: IssuerProgress, current: IssuerStatus) -> IssuerStatus:
+    ready = condition(
+        current.conditions,
+        type_=READY,
+        status=ConditionStatus(status.ready),
+        reason=status.reason,
+        message=status.message,
+        generation=status.observed_generation,
+    )
+    # Only what is known: an account not (yet) registered keeps showing the last one.
+    account = AcmeIssuerStatus()
+    if status.account_uri:
+        account.uri = status.account_uri
+    if status.email:
+        account.last_registered_email = status.email
+    return IssuerStatus(conditions=set_conditions(current.conditions, ready), acme=account)
 
 
 class ResourceMirrors:
@@ -76,8 +108,8 @@ class ResourceMirrors:
 
     @activity.defn(name=ActivityName.PUBLISH_CERTIFICATE_PROGRESS)
     def publish_certificate_progress(self, update: CertificateUpdate) -> None:
-        obj = _current(self._api, Certificate.PLURAL, update.namespace, update.name, update.uid)
-        if obj is None:
+        certificate = _current(self._api, Certificate, update.namespace, update.name, update.uid)
+        if certificate is None:
             log.info(
                 "Certificate %s/%s is gone; ignoring its progress", update.namespace, update.name
             )
@@ -85,10 +117,9 @@ class ResourceMirrors:
         write_status(
             self._api,
             plural=Certificate.PLURAL,
-            namespace=update.namespace,
-            name=update.name,
-            current=obj.get("status"),
-            desired=certificate_status(update, obj.get("status") or {}),
+            metadata=certificate.metadata,
+            current=certificate.status,
+            desired=certificate_status(update, certificate.status or CertificateStatus()),
         )
         involved = InvolvedObject(
             kind=Certificate.KIND, namespace=update.namespace, name=update.name, uid=update.uid
@@ -98,29 +129,18 @@ class ResourceMirrors:
 
     @activity.defn(name=ActivityName.PUBLISH_ISSUER_STATUS)
     def publish_issuer_status(self, update: IssuerUpdate) -> None:
-        plural = ClusterIssuer.PLURAL if update.kind == ClusterIssuer.KIND else Issuer.PLURAL
-        obj = _current(self._api, plural, update.namespace, update.name, update.uid)
-        if obj is None:
-            return
-        current = obj.get("status") or {}
-        status = update.status
-        ready = condition(
-            current.get("conditions"),
-            type_="Ready",
-            status=status.ready,
-            reason=status.reason,
-            message=status.message,
-            generation=status.observed_generation,
+        where = (update.namespace, update.name, update.uid)
+        issuer = (
+            _current(self._api, ClusterIssuer, *where)
+            if update.kind == ClusterIssuer.KIND
+            else _current(self._api, Issuer, *where)
         )
-        acme = {"uri": status.account_uri, "lastRegisteredEmail": status.email or None}
+        if issuer is None:
+            return
         write_status(
             self._api,
-            plural=plural,
-            namespace=update.namespace,
-            name=update.name,
-            current=current,
-            desired={
-                "conditions": set_conditions(current.get("conditions"), ready),
-                "acme": {k: v for k, v in acme.items() if v},
-            },
+            plural=issuer.PLURAL,
+            metadata=issuer.metadata,
+            current=issuer.status,
+            desired=issuer_status(update.status, issuer.status or IssuerStatus()),
         )

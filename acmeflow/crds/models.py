@@ -1,6 +1,6 @@
 """The acmeflow.io/v1alpha1 resources as pydantic models: how the code reads and writes them.
 
-The models are also the source of the CustomResourceDefinitions: ``crd_generate`` turns
+The models are also the source of the CustomResourceDefinitions: ``acmeflow.crds.generate`` turns
 their JSON schema into structural OpenAPI schemas. So the docstrings of classes and
 fields are what ``kubectl explain`` shows, and the CEL rules attached here
 (``x-kubernetes-validations``) are what the API server enforces at admission.
@@ -12,10 +12,13 @@ wire form. Every model ignores unknown fields, so a newer CRD never breaks an ol
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from acmeflow.contracts.states import AuthorizationStatus, ChallengeState, ChallengeType, OrderState
 
 GROUP: Final = "acmeflow.io"
 VERSION = "v1alpha1"
@@ -149,11 +152,24 @@ HAS_IDENTIFIER = (
     " || (has(self.ipAddresses) && size(self.ipAddresses) > 0)"
 )
 
-OrderState = Literal["pending", "ready", "processing", "valid", "invalid", "expired", "errored"]
-FINAL_ORDER_STATES: frozenset[str] = frozenset({"valid", "invalid", "expired", "errored"})
-ChallengeType = Literal["HTTP-01", "DNS-01"]
-AuthorizationState = Literal["pending", "valid", "invalid", "deactivated", "expired", "revoked"]
-ConditionStatus = Literal["True", "False", "Unknown"]
+
+class ConditionStatus(StrEnum):
+    """True, False or Unknown, as in metav1.Condition."""
+
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class TsigAlgorithm(StrEnum):
+    """TSIG algorithm names as BIND and cert-manager spell them."""
+
+    HMACMD5 = "HMACMD5"
+    HMACSHA1 = "HMACSHA1"
+    HMACSHA224 = "HMACSHA224"
+    HMACSHA256 = "HMACSHA256"
+    HMACSHA384 = "HMACSHA384"
+    HMACSHA512 = "HMACSHA512"
 
 
 # --- Shared parts --------------------------------------------------------------------------
@@ -240,23 +256,37 @@ class AcmeSolverSelector(CrdModel):
 
 
 class IngressSolver(CrdModel):
-    """Route HTTP-01 requests with an Ingress pointing at the acmeflow solver Service."""
+    """Route HTTP-01 requests with an Ingress per challenge to acmeflow's shared solver Service."""
 
     class_: str | None = Field(default=None, max_length=253)
     """Legacy kubernetes.io/ingress.class annotation value."""
     ingress_class_name: str | None = Field(default=None, max_length=253)
     """IngressClass to use."""
     service_type: Literal["ClusterIP", "NodePort"] | None = None
-    """Type of the solver Service."""
+    """Not supported, refused at admission: one shared solver Service answers every challenge."""
     name: str | None = Field(default=None, max_length=253)
-    """Edit this existing Ingress instead of creating one."""
+    """Not supported, refused at admission: acmeflow creates its own Ingress, never edits one."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
                 "!(has(self.class) && has(self.ingressClassName))",
                 "set either ingress.class or ingress.ingressClassName, not both",
-            )
+            ),
+            cel(
+                "!has(self.name)",
+                "ingress.name is not supported: acmeflow never edits an existing Ingress, it "
+                "creates one per challenge routed to its shared solver Service; remove name "
+                "(ingressClassName picks the Ingress controller)",
+                field_path=".name",
+            ),
+            cel(
+                "!has(self.serviceType)",
+                "ingress.serviceType is not supported: every HTTP-01 request goes to acmeflow's "
+                "one shared ClusterIP solver Service, so there is no per-challenge Service to "
+                "type; remove serviceType",
+                field_path=".serviceType",
+            ),
         )
     )
 
@@ -277,7 +307,7 @@ class GatewayHttpRouteSolver(CrdModel):
     parent_refs: list[ParentRef] = Field(min_length=1, max_length=32)
     """Gateways to attach the route to."""
     labels: dict[str, str] = Field(default_factory=dict)
-    """Labels of the HTTPRoute."""
+    """Labels of the HTTPRoute acmeflow creates per challenge, for Gateways that select by label."""
 
 
 class Http01Solver(CrdModel):
@@ -305,10 +335,7 @@ class Rfc2136Provider(CrdModel):
     """Name of the TSIG key the server expects."""
     tsig_secret_secret_ref: SecretKeyRef | None = None
     """Secret holding the base64 TSIG secret."""
-    tsig_algorithm: (
-        Literal["HMACMD5", "HMACSHA1", "HMACSHA224", "HMACSHA256", "HMACSHA384", "HMACSHA512"]
-        | None
-    ) = None
+    tsig_algorithm: TsigAlgorithm | None = None
     """TSIG algorithm; HMACSHA256 when empty."""
 
     model_config = ConfigDict(
@@ -476,7 +503,7 @@ class AcmeAuthorization(CrdModel):
     identifier: str | None = None
     """The DNS name (without '*.') or IP address being authorized."""
     wildcard: bool | None = None
-    initial_state: AuthorizationState | None = None
+    initial_state: AuthorizationStatus | None = None
     """State when the order was created; a valid one was reused and gets no Challenge."""
     challenges: list[AcmeChallengeRef] | None = None
 
@@ -491,6 +518,7 @@ class OrderStatus(CrdModel):
     certificate: str | None = None
     """Issued PEM certificate chain."""
     state: OrderState | None = None
+    """The CA's order status; errored when acmeflow itself gave up."""
     reason: str | None = None
     """Why the order is in this state, in words."""
     failure_time: datetime | None = None
@@ -545,7 +573,8 @@ class ChallengeStatus(CrdModel):
     presented: bool | None = None
     """The record or HTTP response is in place."""
     reason: str | None = None
-    state: OrderState | None = None
+    state: ChallengeState | None = None
+    """The CA's challenge status as acmeflow last saw it."""
 
 
 # --- Certificate ---------------------------------------------------------------------------

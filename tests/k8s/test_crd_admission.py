@@ -129,7 +129,8 @@ def issuer_spec(stack: StackInfo) -> IssuerSpec:
                         gateway_http_route=GatewayHttpRouteSolver(
                             parent_refs=[
                                 ParentRef(name="gw", namespace="infra", section_name="http")
-                            ]
+                            ],
+                            labels={"gateway": "public"},
                         )
                     ),
                 ),
@@ -611,6 +612,25 @@ BAD_INPUTS: dict[str, BadInput] = {
         _set("spec.acme.solvers.2.http01.ingress.class", "nginx"),
         "set either ingress.class or ingress.ingressClassName, not both",
         "spec.acme.solvers[2].http01.ingress",
+    ),
+    "issuer-ingress-name": BadInput(
+        "Issuer",
+        _set("spec.acme.solvers.2.http01.ingress.name", "web"),
+        "ingress.name is not supported: acmeflow never edits an existing Ingress",
+        "spec.acme.solvers[2].http01.ingress.name",
+    ),
+    "issuer-ingress-service-type": BadInput(
+        "Issuer",
+        _set("spec.acme.solvers.2.http01.ingress.serviceType", "NodePort"),
+        "ingress.serviceType is not supported: every HTTP-01 request goes to acmeflow's one "
+        "shared ClusterIP solver Service",
+        "spec.acme.solvers[2].http01.ingress.serviceType",
+    ),
+    "cluster-issuer-ingress-service-type-cluster-ip": BadInput(
+        "ClusterIssuer",
+        _set("spec.acme.solvers.2.http01.ingress.serviceType", "ClusterIP"),
+        "remove serviceType",
+        "spec.acme.solvers[2].http01.ingress.serviceType",
     ),
     "issuer-eab-unknown-algorithm": BadInput(
         "Issuer",

@@ -88,7 +88,7 @@ ISSUER_WIRE: dict[str, Any] = {
                 "http01": {
                     "gatewayHTTPRoute": {
                         "parentRefs": [{"name": "gw", "namespace": "infra", "sectionName": "web"}],
-                        "labels": {},
+                        "labels": {"gateway": "public"},
                     }
                 },
             },
@@ -395,7 +395,10 @@ def test_issuer_translates_to_issuer_config() -> None:
             SolverConfig(
                 selector=SolverSelector(dns_zones=["internal.example"]),
                 http01=Http01Ingress(
-                    gateway_parent_refs=[{"name": "gw", "namespace": "infra", "sectionName": "web"}]
+                    gateway_parent_refs=[
+                        {"name": "gw", "namespace": "infra", "sectionName": "web"}
+                    ],
+                    route_labels={"gateway": "public"},
                 ),
             ),
             SolverConfig(http01=Http01Ingress(ingress_class_name="nginx")),
@@ -474,21 +477,6 @@ def test_ca_bundle_is_decoded_to_pem_text() -> None:
         (
             {"solvers": [{"http01": {}}]},
             "solvers[0].http01: set exactly one of ingress or gatewayHTTPRoute",
-        ),
-        (
-            {
-                "solvers": [
-                    {
-                        "http01": {
-                            "gatewayHTTPRoute": {
-                                "parentRefs": [{"name": "g"}],
-                                "labels": {"a": "b"},
-                            }
-                        }
-                    }
-                ]
-            },
-            "labels are not supported yet",
         ),
         (
             {"solvers": [{"dns01": {"rfc2136": {"nameserver": "ns.example:domain"}}}]},
