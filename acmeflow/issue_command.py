@@ -29,13 +29,20 @@ from acmeflow.contracts.issuer import (
     SolverConfig,
 )
 from acmeflow.contracts.names import RequestedNames
-from acmeflow.contracts.progress import OrderProgress
+from acmeflow.contracts.progress import EventType, OrderProgress
 from acmeflow.contracts.secrets import SecretRef
+from acmeflow.contracts.states import ChallengeState, ChallengeType
 from acmeflow.devstack.stack import MANIFEST, StackInfo, default_state_dir
 from acmeflow.plumbing.temporal_connection import connect
 from acmeflow.worker.build import build_worker
 from acmeflow.worker.config import WorkerConfig, load_config
 from acmeflow.workflows.order import OrderInput, OrderResult, OrderWorkflow
+
+SOLVER_FLAGS: dict[str, ChallengeType] = {
+    "http01": ChallengeType.HTTP01,
+    "dns01": ChallengeType.DNS01,
+}
+"""``--solver`` values, named like an Issuer's ``solvers[].http01`` and ``.dns01``."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--solver",
         action="append",
-        choices=["http01", "dns01"],
+        choices=list(SOLVER_FLAGS),
         help="challenge solvers, in order of preference (default: both)",
     )
     parser.add_argument(
@@ -110,8 +117,8 @@ def issuer_from_args(args: argparse.Namespace, stack: StackInfo | None) -> Issue
         state / "accounts" / f"{hashlib.sha256(server.encode()).hexdigest()[:12]}.pem"
     )
     solvers = []
-    for kind in args.solver or ["http01", "dns01"]:
-        if kind == "http01":
+    for flag in args.solver or list(SOLVER_FLAGS):
+        if SOLVER_FLAGS[flag] is ChallengeType.HTTP01:
             solvers.append(SolverConfig(http01=Http01Ingress()))
             continue
         nameserver = args.rfc2136_nameserver or (stack.dns_address if stack else None)
@@ -179,11 +186,13 @@ class ProgressPrinter:
 
     def show(self, progress: OrderProgress) -> None:
         for event in progress.events[self._events :]:
-            marker = "!" if event.type == "Warning" else "-"
+            marker = "!" if event.type == EventType.WARNING else "-"
             print(f"  {marker} {event.reason}: {event.message}", flush=True)
         self._events = len(progress.events)
         line = f"[{progress.state or 'starting'}] {progress.step}"
-        waiting = [c.reason for c in progress.challenges if c.reason and c.state != "valid"]
+        waiting = [
+            c.reason for c in progress.challenges if c.reason and c.state != ChallengeState.VALID
+        ]
         if waiting:
             line += f" ({waiting[0]})"
         if line != self._last:

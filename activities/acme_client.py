@@ -204,8 +204,3 @@ class AcmeClients:
         with self._lock:
             self._accounts[cache_key] = account
         return account
-
-    def post_as_get(self, account: Account, url: str) -> Any:
-        """The JSON of a resource re-read by URL: the truth after any crash."""
-        response = account.client._post_as_get(url)
-        return response.json(), response

@@ -2,21 +2,35 @@
 
 Every step re-reads the order or authorization by URL before acting, so a step retried
 on another worker after a crash continues from what the CA knows, not from memory.
+
+The steps use the ``acme`` package's public API where acme 5.9 has one (``new_account``,
+``poll``, ``answer_challenge``, ``begin_finalization``, ``deactivate_authorization``, the
+``messages`` types) and two private calls where it has none: ``_post`` to create an order
+(see ``create_order``) and ``_post_as_get`` to read an order, challenge, account, orders
+list or certificate by URL (``_fetch``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from acme import challenges, messages
+import requests
 from acme import client as acme_client
 from acme import errors as acme_errors
-from cryptography import x509
+from acme import messages
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from acmeflow.activities.acme_answers import (
+    acme_status,
+    alternate_links,
+    authorization_state,
+    challenge_response,
+    order_state,
+    top_issuer_common_name,
+)
 from acmeflow.activities.acme_client import Account, AcmeClients, generate_account_key
-from acmeflow.activities.challenge_values import dns01_txt_value, key_authorization
 from acmeflow.activities.csr import check_csr_matches, csr_identifiers
 from acmeflow.activities.errors import (
     acme_step,
@@ -29,70 +43,57 @@ from acmeflow.contracts.acme import (
     AcmeOrderState,
     AcmeResource,
     AuthorizationState,
-    ChallengeOffer,
     CheckRequestInput,
     CreateOrderInput,
     DownloadInput,
     FinalizeInput,
 )
+from acmeflow.contracts.activities import ActivityName
 from acmeflow.contracts.errors import ACME_PROBLEM
 from acmeflow.contracts.issuer import IssuerConfig
-from acmeflow.contracts.states import ChallengeType
+from acmeflow.contracts.states import AuthorizationStatus, ChallengeState, OrderState
+
+_Parsed = TypeVar("_Parsed")
+
+OPEN_ORDER_STATES = (OrderState.PENDING, OrderState.READY)
+UNDECIDED_ORDER_STATES = (OrderState.PENDING, OrderState.READY, OrderState.PROCESSING)
+DEACTIVATABLE = (AuthorizationStatus.PENDING, AuthorizationStatus.VALID)
 
 
-def _problem_text(problem: Any) -> str:
-    if not isinstance(problem, dict):
-        return ""
-    code = str(problem.get("type", "")).rsplit(":", 1)[-1]
-    detail = str(problem.get("detail", ""))
-    return f"{code}: {detail}" if code else detail
-
-
-def order_state(url: str, body: dict[str, Any]) -> AcmeOrderState:
-    return AcmeOrderState(
-        url=url,
-        status=str(body.get("status", "")),
-        finalize_url=str(body.get("finalize", "")),
-        authorization_urls=[str(u) for u in body.get("authorizations", [])],
-        certificate_url=str(body.get("certificate") or ""),
-        problem=_problem_text(body.get("error")),
-    )
-
-
-def authorization_state(url: str, body: dict[str, Any], thumbprint: str) -> AuthorizationState:
-    identifier = body.get("identifier", {})
-    offers = []
-    problems = []
-    for challenge in body.get("challenges", []):
-        ours = ChallengeType.from_acme_name(str(challenge.get("type")))
-        if challenge.get("error"):
-            problems.append(_problem_text(challenge["error"]))
-        if ours is None:
-            continue
-        key_authz = key_authorization(str(challenge["token"]), thumbprint)
-        offers.append(
-            ChallengeOffer(
-                url=str(challenge["url"]),
-                type=ours,
-                token=str(challenge["token"]),
-                key=key_authz if ours == ChallengeType.HTTP01 else dns01_txt_value(key_authz),
-                status=str(challenge.get("status", "pending")),
-            )
-        )
-    return AuthorizationState(
-        url=url,
-        dns_name=str(identifier.get("value", "")),
-        wildcard=bool(body.get("wildcard", False)),
-        status=str(body.get("status", "")),
-        challenges=offers,
-        problem="; ".join(problems),
-    )
-
-
-def _post_as_get(account: Account, url: str, action: str) -> tuple[dict[str, Any], Any]:
+def _fetch(account: Account, url: str, action: str) -> requests.Response:
+    """POST-as-GET (RFC 8555 §6.3) of a resource by URL: the truth after any crash."""
     with acme_step(action):
-        response = account.client._post_as_get(url)
-    return dict(response.json()), response
+        # acme 5.9 reads only authorizations by URL (poll); orders, challenges, accounts,
+        # orders lists and certificates have no public read.
+        return account.client._post_as_get(url)
+
+
+def _read(
+    account: Account, url: str, parse: Callable[[Any], _Parsed], action: str
+) -> tuple[_Parsed, requests.Response]:
+    response = _fetch(account, url, action)
+    with acme_step(action):
+        return parse(response.json()), response
+
+
+def _read_order(
+    account: Account, url: str, action: str
+) -> tuple[AcmeOrderState, requests.Response]:
+    order, response = _read(account, url, messages.Order.from_json, action)
+    return order_state(url, order), response
+
+
+def _not_yet(message: str, response: requests.Response) -> ApplicationError:
+    """StillWaiting, retried after the CA's Retry-After when it sent one."""
+    return still_waiting(message, retry_after_delay(response.headers.get("Retry-After")))
+
+
+def _poll_authorization(
+    account: Account, url: str, action: str
+) -> tuple[messages.AuthorizationResource, requests.Response]:
+    unread = messages.AuthorizationResource(uri=url, body=messages.Authorization())
+    with acme_step(action):
+        return account.client.poll(unread)
 
 
 class AcmeOrderActivities:
@@ -102,12 +103,12 @@ class AcmeOrderActivities:
         self._clients = clients
         self._secrets = secrets
 
-    @activity.defn
+    @activity.defn(name=ActivityName.CHECK_REQUEST)
     def check_request(self, request: CheckRequestInput) -> None:
         """Refuse a CSR that does not ask for exactly the order's names; no ACME call."""
         check_csr_matches(request.csr_pem, request.names)
 
-    @activity.defn
+    @activity.defn(name=ActivityName.ENSURE_ACCOUNT)
     def ensure_account(self, issuer: IssuerConfig) -> str:
         """Find or register the issuer's account (idempotent); return its URL.
 
@@ -157,7 +158,7 @@ class AcmeOrderActivities:
                 ) from error
             raise
 
-    @activity.defn
+    @activity.defn(name=ActivityName.CREATE_ORDER)
     def create_order(self, request: CreateOrderInput) -> AcmeOrderState:
         """Create the ACME order once: a retry after a crash finds the first one.
 
@@ -170,7 +171,8 @@ class AcmeOrderActivities:
         account = self._clients.account(request.account)
         created = activity.info().heartbeat_details
         if created:
-            return self._reload_order(account, str(created[0]))
+            state, _ = _read_order(account, str(created[0]), "reload ACME order")
+            return state
         dns_names, ips = csr_identifiers(request.csr_pem)
         wanted = {("dns", n.lower()) for n in dns_names} | {("ip", ip) for ip in ips}
         if activity.info().attempt > 1:
@@ -184,143 +186,121 @@ class AcmeOrderActivities:
         identifiers += [messages.Identifier(typ=messages.IDENTIFIER_IP, value=ip) for ip in ips]
         new_order = messages.NewOrder(identifiers=identifiers, profile=request.profile or None)
         with acme_step("create ACME order"):
+            # Not ClientV2.new_order: it reads every authorization before it returns, and
+            # the order URL must be recorded (heartbeat) before anything else can fail.
             response = account.client._post(account.client.directory["newOrder"], new_order)
         url = str(response.headers["Location"])
         activity.heartbeat(url)
-        return order_state(url, dict(response.json()))
+        with acme_step("read the new ACME order"):
+            return order_state(url, messages.Order.from_json(response.json()))
 
-    @staticmethod
-    def _reload_order(account: Account, url: str) -> AcmeOrderState:
-        body, _ = _post_as_get(account, url, "reload ACME order")
-        return order_state(url, body)
-
-    @activity.defn
+    @activity.defn(name=ActivityName.DESCRIBE_AUTHORIZATION)
     def describe_authorization(self, resource: AcmeResource) -> AuthorizationState:
         account = self._clients.account(resource.account)
-        body, _ = _post_as_get(account, resource.url, "read authorization")
-        return authorization_state(resource.url, body, account.thumbprint)
+        authorization, _ = _poll_authorization(account, resource.url, "read authorization")
+        return authorization_state(resource.url, authorization.body, account.thumbprint)
 
-    @activity.defn
+    @activity.defn(name=ActivityName.ACCEPT_CHALLENGE)
     def accept_challenge(self, challenge: AcmeResource) -> None:
-        """Tell the CA to validate; a challenge already past ``pending`` is left alone."""
+        """Tell the CA to validate; a challenge already past ``pending`` is left alone.
+
+        The answer is the response object of the challenge's own type (``HTTP01Response``,
+        ``DNS01Response``), read back from the CA rather than remembered.
+        """
         account = self._clients.account(challenge.account)
-        body, _ = _post_as_get(account, challenge.url, "read challenge")
-        if body.get("status") != "pending":
+        body, _ = _read(account, challenge.url, messages.ChallengeBody.from_json, "read challenge")
+        if acme_status(body.status, ChallengeState) is not ChallengeState.PENDING:
             return
         with acme_step("accept challenge"):
-            account.client._post(challenge.url, challenges.HTTP01Response())
+            account.client.answer_challenge(body, challenge_response(body, account.thumbprint))
 
-    @activity.defn
+    @activity.defn(name=ActivityName.AWAIT_AUTHORIZATION)
     def await_authorization(self, authorization: AcmeResource) -> AuthorizationState:
         """Return the authorization once final; raise StillWaiting (retried) before."""
         account = self._clients.account(authorization.account)
-        body, response = _post_as_get(account, authorization.url, "poll authorization")
-        state = authorization_state(authorization.url, body, account.thumbprint)
-        if state.status == "pending":
-            raise still_waiting(
-                f"authorization for {state.dns_name} is still pending",
-                retry_after_delay(response.headers.get("Retry-After")),
-            )
+        polled, response = _poll_authorization(account, authorization.url, "poll authorization")
+        state = authorization_state(authorization.url, polled.body, account.thumbprint)
+        if state.status is AuthorizationStatus.PENDING:
+            raise _not_yet(f"authorization for {state.dns_name} is still pending", response)
         return state
 
-    @activity.defn
+    @activity.defn(name=ActivityName.FINALIZE_ORDER)
     def finalize_order(self, request: FinalizeInput) -> AcmeOrderState:
         """Send the CSR once the order is ready; an order already finalizing is left alone."""
         account = self._clients.account(request.order.account)
-        body, response = _post_as_get(account, request.order.url, "read ACME order")
-        state = order_state(request.order.url, body)
-        if state.status == "pending":
-            raise still_waiting(
-                "order is not ready for finalization yet",
-                retry_after_delay(response.headers.get("Retry-After")),
-            )
-        if state.status != "ready":
+        url = request.order.url
+        order, response = _read(account, url, messages.Order.from_json, "read ACME order")
+        state = order_state(url, order)
+        if state.status is OrderState.PENDING:
+            raise _not_yet("order is not ready for finalization yet", response)
+        if state.status is not OrderState.READY:
             return state
-        csr = x509.load_pem_x509_csr(request.csr_pem.encode())
+        ready = messages.OrderResource(uri=url, body=order, csr_pem=request.csr_pem.encode())
         with acme_step("finalize ACME order"):
-            finalized = account.client._post(
-                state.finalize_url, messages.CertificateRequest(csr=csr)
-            )
-        return order_state(request.order.url, dict(finalized.json()))
+            finalized = account.client.begin_finalization(ready)
+        return order_state(url, finalized.body)
 
-    @activity.defn
+    @activity.defn(name=ActivityName.AWAIT_ORDER)
     def await_order(self, order: AcmeResource) -> AcmeOrderState:
         """Return the order once the CA decided (valid/invalid); StillWaiting before."""
         account = self._clients.account(order.account)
-        body, response = _post_as_get(account, order.url, "poll ACME order")
-        state = order_state(order.url, body)
-        if state.status in ("processing", "ready", "pending"):
-            raise still_waiting(
-                f"ACME order is {state.status}",
-                retry_after_delay(response.headers.get("Retry-After")),
-            )
+        state, response = _read_order(account, order.url, "poll ACME order")
+        if state.status in UNDECIDED_ORDER_STATES:
+            raise _not_yet(f"ACME order is {state.status}", response)
         return state
 
-    @activity.defn
+    @activity.defn(name=ActivityName.DOWNLOAD_CERTIFICATE)
     def download_certificate(self, request: DownloadInput) -> str:
         """The PEM chain, choosing the preferred chain among alternates when configured."""
         certificate = request.certificate
         account = self._clients.account(certificate.account)
-        with acme_step("download certificate"):
-            response = account.client._post_as_get(certificate.url)
-            chains = [response.text]
-            preferred = request.preferred_chain
-            if preferred:
-                for url in account.client._get_links(response, "alternate"):
-                    chains.append(account.client._post_as_get(url).text)
+        response = _fetch(account, certificate.url, "download certificate")
+        preferred = request.preferred_chain
         if not preferred:
-            return chains[0]
+            return response.text
+        chains = [response.text] + [
+            _fetch(account, url, "download certificate").text for url in alternate_links(response)
+        ]
         for chain in chains:
             if top_issuer_common_name(chain) == preferred:
                 return chain
         return chains[0]
 
-    @activity.defn
+    @activity.defn(name=ActivityName.DEACTIVATE_AUTHORIZATION)
     def deactivate_authorization(self, authorization: AcmeResource) -> None:
         """Give up a pending authorization after cancellation, where the CA allows it."""
         account = self._clients.account(authorization.account)
-        body, _ = _post_as_get(account, authorization.url, "read authorization")
-        if body.get("status") not in ("pending", "valid"):
+        polled, _ = _poll_authorization(account, authorization.url, "read authorization")
+        if acme_status(polled.body.status, AuthorizationStatus) not in DEACTIVATABLE:
             return
         try:
             with acme_step("deactivate authorization"):
-                account.client._post(
-                    authorization.url, messages.UpdateAuthorization(status="deactivated")
-                )
+                account.client.deactivate_authorization(polled)
         except ApplicationError as error:
             if error.type != ACME_PROBLEM:
                 raise
             activity.logger.info("CA refused to deactivate %s: %s", authorization.url, error)
 
 
-def order_identifiers(body: dict[str, Any]) -> set[tuple[str, str]]:
-    return {
-        (str(i.get("type")), str(i.get("value", "")).lower()) for i in body.get("identifiers", [])
-    }
+def order_identifiers(order: messages.Order) -> set[tuple[str, str]]:
+    return {(str(i.typ.name), str(i.value).lower()) for i in order.identifiers or ()}
 
 
 def find_open_order(
     account: Account, wanted: set[tuple[str, str]], newest: int = 20
 ) -> AcmeOrderState | None:
     """The newest pending/ready order of the account for exactly ``wanted``, if listed."""
-    account_body, _ = _post_as_get(account, account.uri, "read ACME account")
+    # messages.Registration has no ``orders`` field: read the account as JSON.
+    account_body, _ = _read(account, account.uri, dict, "read ACME account")
     url = account_body.get("orders")
     order_urls: list[str] = []
     while url:
-        listing, response = _post_as_get(account, str(url), "list ACME orders")
+        listing, response = _read(account, str(url), dict, "list ACME orders")
         order_urls += [str(u) for u in listing.get("orders", [])]
         url = response.links.get("next", {}).get("url")
     for order_url in reversed(order_urls[-newest:]):
-        body, _ = _post_as_get(account, order_url, "read ACME order")
-        if body.get("status") in ("pending", "ready") and order_identifiers(body) == wanted:
-            return order_state(order_url, body)
+        order, _ = _read(account, order_url, messages.Order.from_json, "read ACME order")
+        state = order_state(order_url, order)
+        if state.status in OPEN_ORDER_STATES and order_identifiers(order) == wanted:
+            return state
     return None
-
-
-def top_issuer_common_name(chain_pem: str) -> str:
-    """Common name of the issuer of the chain's last certificate (cert-manager's rule)."""
-    certs = x509.load_pem_x509_certificates(chain_pem.encode())
-    if not certs:
-        return ""
-    names = certs[-1].issuer.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
-    return str(names[0].value) if names else ""

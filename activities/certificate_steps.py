@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
+import pydantic
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 
 from acmeflow.activities.csr import (
@@ -30,27 +29,32 @@ from acmeflow.activities.csr import (
 )
 from acmeflow.activities.errors import bad_request
 from acmeflow.activities.kubernetes_api import (
-    KUBERNETES_ERRORS,
-    MANAGED_LABEL,
+    MERGE_PATCH,
+    OPAQUE_SECRET_TYPE,
     Permission,
-    api_failure,
+    call_api,
+    call_api_or_none,
+    core_owner_reference,
+    managed_secret,
 )
+from acmeflow.contracts.activities import ActivityName
 from acmeflow.contracts.certificate import (
     CertificateRef,
     KeyRequest,
     OrderResourceRef,
     OrderResourceRequest,
     PreparedKey,
+    RotationPolicy,
     SecretInspection,
     StoreRequest,
 )
 from acmeflow.contracts.names import RequestedNames
+from acmeflow.crds import models as crd
 
-GROUP, VERSION = "acmeflow.io", "v1alpha1"
 CERTIFICATE_ANNOTATION = "acmeflow.io/certificate-name"
 ISSUER_ANNOTATION = "acmeflow.io/issuer-name"
 TLS_SECRET_TYPE = "kubernetes.io/tls"
-_T = TypeVar("_T")
+CERTIFICATE_LABEL = "acmeflow.io/certificate"
 
 
 def next_key_secret_name(certificate: str) -> str:
@@ -67,20 +71,52 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _data(secret: Any, key: str) -> bytes | None:
+def _data(secret: client.V1Secret | None, key: str) -> bytes | None:
     value = (secret.data or {}).get(key) if secret is not None else None
     return base64.b64decode(value) if value else None
 
 
-def _owner(certificate: CertificateRef) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Certificate",
-        "name": certificate.name,
-        "uid": certificate.uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+def _annotation(secret: client.V1Secret, key: str) -> str | None:
+    annotations: dict[str, str] = secret.metadata.annotations or {}
+    return annotations.get(key)
+
+
+def _owner(certificate: CertificateRef) -> crd.OwnerReference:
+    """The Certificate as controller of what it leads to: deleting it deletes them."""
+    return crd.OwnerReference(
+        api_version=crd.API_VERSION,
+        kind=crd.Certificate.KIND,
+        name=certificate.name,
+        uid=certificate.uid,
+        controller=True,
+        block_owner_deletion=True,
+    )
+
+
+def order_resource(request: OrderResourceRequest) -> crd.Order:
+    """The Order for this CSR: its identifiers as the Certificate states them, else the CSR's."""
+    ref = request.certificate
+    dns_names, ips = csr_identifiers(request.csr_pem)
+    name = order_name(ref.name, request.csr_pem, request.revision)
+    try:
+        return crd.Order(
+            metadata=crd.ObjectMeta(
+                name=name,
+                namespace=ref.namespace,
+                labels={**request.labels, CERTIFICATE_LABEL: ref.name},
+                owner_references=[_owner(ref)],
+            ),
+            spec=crd.OrderSpec(
+                request=request.csr_pem,
+                issuer_ref=crd.IssuerRef.model_validate(request.issuer_ref),
+                common_name=request.names.common_name or None,
+                dns_names=request.names.dns_names or dns_names,
+                ip_addresses=request.names.ip_addresses or ips,
+                duration=request.duration or None,
+            ),
+        )
+    except pydantic.ValidationError as error:
+        raise bad_request(f"Order {name} would not be a valid Order: {error}") from error
 
 
 def _public_bytes(key: Any) -> bytes:
@@ -122,25 +158,15 @@ class CertificateActivities:
         self._core = client.CoreV1Api(api_client)
         self._custom = client.CustomObjectsApi(api_client)
 
-    def _call(self, action: str, permission: Permission, call: Callable[[], _T]) -> _T:
-        try:
-            return call()
-        except KUBERNETES_ERRORS as error:
-            raise api_failure(error, action=action, permission=permission) from error
+    def _secret(self, namespace: str, name: str) -> client.V1Secret | None:
+        return call_api_or_none(
+            lambda: self._core.read_namespaced_secret(name, namespace),
+            none_on=(404,),
+            action=f"read Secret {namespace}/{name}",
+            permission=Permission("get", "secrets", namespace),
+        )
 
-    def _secret(self, namespace: str, name: str) -> Any:
-        try:
-            return self._core.read_namespaced_secret(name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise api_failure(
-                error,
-                action=f"read Secret {namespace}/{name}",
-                permission=Permission("get", "secrets", namespace),
-            ) from error
-
-    @activity.defn
+    @activity.defn(name=ActivityName.INSPECT_CERTIFICATE_SECRET)
     def inspect_certificate_secret(self, request: KeyRequest) -> SecretInspection:
         """Whether the TLS Secret already holds a certificate for exactly these names."""
         ref = request.certificate
@@ -149,7 +175,7 @@ class CertificateActivities:
             return SecretInspection(
                 False, f'Issuing certificate as Secret "{request.secret_name}" does not exist'
             )
-        owner = (secret.metadata.annotations or {}).get(CERTIFICATE_ANNOTATION)
+        owner = _annotation(secret, CERTIFICATE_ANNOTATION)
         if owner and owner != ref.name:
             return SecretInspection(
                 False,
@@ -180,14 +206,14 @@ class CertificateActivities:
             return SecretInspection(False, "Issuing certificate as it has expired", **facts)
         return SecretInspection(True, **facts)
 
-    @activity.defn
+    @activity.defn(name=ActivityName.PREPARE_PRIVATE_KEY)
     def prepare_private_key(self, request: KeyRequest) -> PreparedKey:
         """Find or make the key for the next certificate; return its CSR, never the key."""
         ref = request.certificate
         key: PrivateKey | None = None
         key_secret = next_key_secret_name(ref.name)
         generated = True
-        if request.rotation_policy == "Never":
+        if request.rotation_policy == RotationPolicy.NEVER:
             current = _data(self._secret(ref.namespace, request.secret_name), "tls.key")
             if current:
                 key, key_secret, generated = load_private_key(current), request.secret_name, False
@@ -201,80 +227,46 @@ class CertificateActivities:
     def _store_new_key(self, request: KeyRequest, name: str) -> PrivateKey:
         key = generate_private_key(request.algorithm, request.size)
         ref = request.certificate
-        body = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": "Opaque",
-            "metadata": {
-                "name": name,
-                "namespace": ref.namespace,
-                "labels": {MANAGED_LABEL: "true"},
-                "annotations": {CERTIFICATE_ANNOTATION: ref.name},
-                "ownerReferences": [_owner(ref)],
-            },
-            "data": {"tls.key": _b64(private_key_pem(key))},
-        }
-        try:
-            self._core.create_namespaced_secret(ref.namespace, body)
-        except ApiException as error:
-            if error.status != 409:
-                raise api_failure(
-                    error,
-                    action=f"store the next private key in {name}",
-                    permission=Permission("create", "secrets", ref.namespace),
-                ) from error
+        body = managed_secret(
+            name=name,
+            namespace=ref.namespace,
+            secret_type=OPAQUE_SECRET_TYPE,
+            annotations={CERTIFICATE_ANNOTATION: ref.name},
+            data={"tls.key": _b64(private_key_pem(key))},
+            owner=core_owner_reference(_owner(ref)),
+        )
+        created = call_api_or_none(
+            lambda: self._core.create_namespaced_secret(ref.namespace, body),
+            none_on=(409,),
+            action=f"store the next private key in {name}",
+            permission=Permission("create", "secrets", ref.namespace),
+        )
+        if created is None:  # another attempt stored one first: use that
             stored = _data(self._secret(ref.namespace, name), "tls.key")
             if stored:
                 return load_private_key(stored)
         return key
 
-    @activity.defn
+    @activity.defn(name=ActivityName.CREATE_ORDER_RESOURCE)
     def create_order_resource(self, request: OrderResourceRequest) -> OrderResourceRef:
         """The Order for this CSR, owned by the Certificate; created once."""
-        ref = request.certificate
-        name = order_name(ref.name, request.csr_pem, request.revision)
-        dns_names, ips = csr_identifiers(request.csr_pem)
-        spec: dict[str, Any] = {
-            "request": request.csr_pem,
-            "issuerRef": request.issuer_ref,
-            "dnsNames": request.names.dns_names or dns_names,
-            "ipAddresses": request.names.ip_addresses or ips,
-        }
-        if request.names.common_name:
-            spec["commonName"] = request.names.common_name
-        if request.duration:
-            spec["duration"] = request.duration
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "Order",
-            "metadata": {
-                "name": name,
-                "namespace": ref.namespace,
-                "labels": {**request.labels, "acmeflow.io/certificate": ref.name},
-                "ownerReferences": [_owner(ref)],
-            },
-            "spec": spec,
-        }
-        permission = Permission("create", "orders", ref.namespace, GROUP)
-        try:
-            created = self._custom.create_namespaced_custom_object(
-                GROUP, VERSION, ref.namespace, "orders", body
-            )
-        except ApiException as error:
-            if error.status != 409:
-                raise api_failure(
-                    error, action=f"create Order {name}", permission=permission
-                ) from error
-            created = self._call(
-                f"read Order {name}",
-                Permission("get", "orders", ref.namespace, GROUP),
-                lambda: self._custom.get_namespaced_custom_object(
-                    GROUP, VERSION, ref.namespace, "orders", name
-                ),
-            )
-        return OrderResourceRef(name=name, uid=str(created["metadata"]["uid"]))
+        order = order_resource(request)
+        namespace, name = request.certificate.namespace, order.metadata.name
+        where = (crd.GROUP, crd.VERSION, namespace, crd.Order.PLURAL)
+        created = call_api_or_none(
+            lambda: self._custom.create_namespaced_custom_object(*where, order.to_api()),
+            none_on=(409,),
+            action=f"create Order {name}",
+            permission=Permission("create", crd.Order.PLURAL, namespace, crd.GROUP),
+        ) or call_api(
+            lambda: self._custom.get_namespaced_custom_object(*where, name),
+            action=f"read Order {name}",
+            permission=Permission("get", crd.Order.PLURAL, namespace, crd.GROUP),
+        )
+        stored = crd.ObjectMeta.model_validate(created["metadata"])
+        return OrderResourceRef(name=name, uid=str(stored.uid))
 
-    @activity.defn
+    @activity.defn(name=ActivityName.STORE_CERTIFICATE)
     def store_certificate(self, request: StoreRequest) -> SecretInspection:
         """Write the key pair into the TLS Secret in place; then drop the next-key Secret."""
         ref = request.certificate
@@ -289,61 +281,60 @@ class CertificateActivities:
             load_private_key(key_pem).public_key()
         ):
             raise bad_request("the issued certificate does not match the private key")
-        data = {"tls.crt": _b64(request.chain_pem.encode()), "tls.key": _b64(key_pem)}
-        annotations = {CERTIFICATE_ANNOTATION: ref.name, ISSUER_ANNOTATION: request.issuer_name}
-        existing = self._secret(ref.namespace, request.secret_name)
-        permission = Permission("update", "secrets", ref.namespace)
-        if existing is None:
-            body = {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "type": TLS_SECRET_TYPE,
-                "metadata": {
-                    "name": request.secret_name,
-                    "namespace": ref.namespace,
-                    "annotations": annotations,
-                    "labels": {MANAGED_LABEL: "true"},
-                },
-                "data": data,
-            }
-            self._call(
-                f"create Secret {request.secret_name}",
-                permission,
-                lambda: self._core.create_namespaced_secret(ref.namespace, body),
-            )
-        else:
-            owner = (existing.metadata.annotations or {}).get(CERTIFICATE_ANNOTATION)
-            if owner and owner != ref.name:
-                raise bad_request(
-                    f'Secret "{request.secret_name}" belongs to Certificate '
-                    f'"{owner}"; not overwriting it'
-                )
-            patch = {
-                "metadata": {
-                    "annotations": annotations,
-                    "resourceVersion": existing.metadata.resource_version,
-                },
-                "data": data,
-            }
-            self._call(
-                f"update Secret {request.secret_name}",
-                permission,
-                lambda: self._core.patch_namespaced_secret(
-                    request.secret_name, ref.namespace, patch
-                ),
-            )
+        self._write_tls_secret(
+            request,
+            data={"tls.crt": _b64(request.chain_pem.encode()), "tls.key": _b64(key_pem)},
+        )
         if request.key_secret != request.secret_name:
-            try:
-                self._core.delete_namespaced_secret(request.key_secret, ref.namespace)
-            except ApiException as error:
-                if error.status != 404:
-                    raise api_failure(
-                        error,
-                        action=f"delete Secret {request.key_secret}",
-                        permission=Permission("delete", "secrets", ref.namespace),
-                    ) from error
+            call_api_or_none(
+                lambda: self._core.delete_namespaced_secret(request.key_secret, ref.namespace),
+                none_on=(404,),
+                action=f"delete Secret {request.key_secret}",
+                permission=Permission("delete", "secrets", ref.namespace),
+            )
         return SecretInspection(
             True,
             not_before=_iso(cert.not_valid_before_utc),
             not_after=_iso(cert.not_valid_after_utc),
+        )
+
+    def _write_tls_secret(self, request: StoreRequest, *, data: dict[str, str]) -> None:
+        """Create the TLS Secret, or update it in place unless another Certificate owns it."""
+        ref = request.certificate
+        annotations = {CERTIFICATE_ANNOTATION: ref.name, ISSUER_ANNOTATION: request.issuer_name}
+        existing = self._secret(ref.namespace, request.secret_name)
+        permission = Permission("update", "secrets", ref.namespace)
+        if existing is None:
+            body = managed_secret(
+                name=request.secret_name,
+                namespace=ref.namespace,
+                secret_type=TLS_SECRET_TYPE,
+                annotations=annotations,
+                data=data,
+            )
+            call_api(
+                lambda: self._core.create_namespaced_secret(ref.namespace, body),
+                action=f"create Secret {request.secret_name}",
+                permission=permission,
+            )
+            return
+        owner = _annotation(existing, CERTIFICATE_ANNOTATION)
+        if owner and owner != ref.name:
+            raise bad_request(
+                f'Secret "{request.secret_name}" belongs to Certificate '
+                f'"{owner}"; not overwriting it'
+            )
+        # A merge patch carrying the resourceVersion read: refused if the Secret changed since.
+        patch = client.V1Secret(
+            metadata=client.V1ObjectMeta(
+                annotations=annotations, resource_version=existing.metadata.resource_version
+            ),
+            data=data,
+        )
+        call_api(
+            lambda: self._core.patch_namespaced_secret(
+                request.secret_name, ref.namespace, patch, _content_type=MERGE_PATCH
+            ),
+            action=f"update Secret {request.secret_name}",
+            permission=permission,
         )

@@ -26,11 +26,14 @@ from acmeflow.activities.challenge_values import dns01_record_name
 from acmeflow.activities.errors import bad_request
 from acmeflow.activities.secret_refs import SecretStore
 from acmeflow.activities.self_check_settings import SelfCheckSettings
+from acmeflow.contracts.activities import ActivityName
 from acmeflow.contracts.challenge import ChallengeSpec, SelfCheckResult
 from acmeflow.contracts.issuer import Rfc2136
 from acmeflow.contracts.secrets import SecretRef
 from acmeflow.plumbing.addresses import split_host_port
 
+DNS_UNAVAILABLE = "DnsUnavailable"
+"""Retryable: the nameserver was out of reach or failed (SERVFAIL); not a refusal."""
 TXT_TTL = 60
 QUERY_TIMEOUT_S = 5.0
 _ALGORITHMS = {
@@ -139,7 +142,7 @@ class Rfc2136Updater:
         except (OSError, dns.exception.DNSException) as error:
             raise ApplicationError(
                 f"{what}: nameserver {server[0]}:{server[1]} unreachable: {error}",
-                type="DnsUnavailable",
+                type=DNS_UNAVAILABLE,
             ) from error
         rcode = response.rcode()
         if rcode in (dns.rcode.REFUSED, dns.rcode.NOTAUTH):
@@ -150,7 +153,7 @@ class Rfc2136Updater:
             )
         if rcode != dns.rcode.NOERROR:
             raise ApplicationError(
-                f"{what}: nameserver answered {dns.rcode.to_text(rcode)}", type="DnsUnavailable"
+                f"{what}: nameserver answered {dns.rcode.to_text(rcode)}", type=DNS_UNAVAILABLE
             )
 
     def add_txt(self, config: Rfc2136, record: str, value: str) -> None:
@@ -217,14 +220,14 @@ class Dns01Activities:
             raise bad_request(f"challenge {spec.name} has no DNS-01 (rfc2136) solver")
         return spec.solver.dns01
 
-    @activity.defn
+    @activity.defn(name=ActivityName.PRESENT_DNS01)
     def present_dns01(self, spec: ChallengeSpec) -> None:
         self._updater.add_txt(self._provider(spec), dns01_record_name(spec.dns_name), spec.key)
 
-    @activity.defn
+    @activity.defn(name=ActivityName.SELF_CHECK_DNS01)
     def self_check_dns01(self, spec: ChallengeSpec) -> SelfCheckResult:
         return check_dns01(spec, self._settings)
 
-    @activity.defn
+    @activity.defn(name=ActivityName.CLEAN_UP_DNS01)
     def clean_up_dns01(self, spec: ChallengeSpec) -> None:
         self._updater.delete_txt(self._provider(spec), dns01_record_name(spec.dns_name), spec.key)

@@ -2,7 +2,7 @@
 
 Outside Kubernetes the shared store is a directory (one file per token) that the
 ``acmeflow solver`` responder serves; inside, the Challenge resources are the store and
-presenting adds the routing object (see ``k8s_bridge``).
+presenting adds the routing object (``acmeflow.activities.http01_routes``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from temporalio import activity
 
 from acmeflow.activities.challenge_values import http01_url_path
 from acmeflow.activities.self_check_settings import SelfCheckSettings
+from acmeflow.contracts.activities import ActivityName
 from acmeflow.contracts.challenge import ChallengeSpec, SelfCheckResult
 from acmeflow.plumbing.addresses import split_host_port
 
@@ -125,14 +126,14 @@ class Http01Activities:
         self._publisher = publisher
         self._settings = settings
 
-    @activity.defn
+    @activity.defn(name=ActivityName.PRESENT_HTTP01)
     def present_http01(self, spec: ChallengeSpec) -> None:
         self._publisher.publish(spec)
 
-    @activity.defn
+    @activity.defn(name=ActivityName.SELF_CHECK_HTTP01)
     def self_check_http01(self, spec: ChallengeSpec) -> SelfCheckResult:
         return check_http01(spec, self._settings)
 
-    @activity.defn
+    @activity.defn(name=ActivityName.CLEAN_UP_HTTP01)
     def clean_up_http01(self, spec: ChallengeSpec) -> None:
         self._publisher.withdraw(spec)

@@ -25,13 +25,12 @@ from temporalio.exceptions import ApplicationError
 
 from acmeflow.activities.errors import bad_request
 from acmeflow.activities.kubernetes_api import (
-    KUBERNETES_ERRORS,
     KUBERNETES_UNAVAILABLE,
-    MANAGED_LABEL,
+    MERGE_PATCH,
     REQUEST_TIMEOUT,
     Permission,
-    api_failure,
-    status_of,
+    call_api_or_none,
+    managed_secret,
 )
 from acmeflow.contracts.secrets import SecretRef
 
@@ -74,59 +73,49 @@ class KubernetesSecrets:
         )
 
     def _get(self, ref: SecretRef) -> client.V1Secret | None:
-        try:
-            return self._core.read_namespaced_secret(
+        return call_api_or_none(
+            lambda: self._core.read_namespaced_secret(
                 ref.name, ref.namespace, _request_timeout=self._timeout
-            )
-        except KUBERNETES_ERRORS as error:
-            if status_of(error) == 404:
-                return None
-            raise api_failure(
-                error, action=f"reading {ref.describe()}", permission=_permission("get", ref)
-            ) from error
+            ),
+            none_on=(404,),
+            action=f"reading {ref.describe()}",
+            permission=_permission("get", ref),
+        )
 
     def _create_secret(self, ref: SecretRef, value: bytes) -> bool:
         """Create the Secret holding ``value``; False when another writer was first."""
-        secret = client.V1Secret(
-            metadata=client.V1ObjectMeta(
-                name=ref.name, namespace=ref.namespace, labels={MANAGED_LABEL: "true"}
-            ),
-            type="Opaque",
-            data={ref.key: _encoded(value)},
+        secret = managed_secret(
+            name=ref.name, namespace=ref.namespace, data={ref.key: _encoded(value)}
         )
-        try:
-            self._core.create_namespaced_secret(
+        created = call_api_or_none(
+            lambda: self._core.create_namespaced_secret(
                 ref.namespace, secret, _request_timeout=self._timeout
-            )
-        except KUBERNETES_ERRORS as error:
-            if status_of(error) == 409:
-                return False
-            raise api_failure(
-                error, action=f"creating {ref.describe()}", permission=_permission("create", ref)
-            ) from error
-        return True
+            ),
+            none_on=(409,),
+            action=f"creating {ref.describe()}",
+            permission=_permission("create", ref),
+        )
+        return created is not None
 
     def _add_key(self, ref: SecretRef, secret: client.V1Secret, value: bytes) -> bool:
         """Add the key to the Secret as read; False when it changed or vanished since."""
-        patch = {
-            "metadata": {"resourceVersion": secret.metadata.resource_version},
-            "data": {ref.key: _encoded(value)},
-        }
-        try:
-            self._core.patch_namespaced_secret(
+        patch = client.V1Secret(
+            metadata=client.V1ObjectMeta(resource_version=secret.metadata.resource_version),
+            data={ref.key: _encoded(value)},
+        )
+        patched = call_api_or_none(
+            lambda: self._core.patch_namespaced_secret(
                 ref.name,
                 ref.namespace,
                 patch,
-                _content_type="application/merge-patch+json",
+                _content_type=MERGE_PATCH,
                 _request_timeout=self._timeout,
-            )
-        except KUBERNETES_ERRORS as error:
-            if status_of(error) in (404, 409):
-                return False
-            raise api_failure(
-                error, action=f"adding {ref.describe()}", permission=_permission("patch", ref)
-            ) from error
-        return True
+            ),
+            none_on=(404, 409),
+            action=f"adding {ref.describe()}",
+            permission=_permission("patch", ref),
+        )
+        return patched is not None
 
 
 def _checked(ref: SecretRef) -> SecretRef:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -16,10 +15,11 @@ from acmeflow.activities.acme_order import AcmeOrderActivities
 from acmeflow.activities.dns01 import Dns01Activities, Rfc2136Updater
 from acmeflow.activities.errors import bad_request
 from acmeflow.activities.http01 import DirectoryStore, Http01Activities, Http01Publisher
-from acmeflow.activities.order_observer import LoggingObserver, ObserverActivities, OrderObserver
 from acmeflow.activities.secret_refs import SecretStore
 from acmeflow.activities.self_check_settings import SelfCheckSettings
 from acmeflow.contracts.challenge import ChallengeSpec
+from acmeflow.plumbing.activity_methods import activity_methods
+from acmeflow.plumbing.order_observer import LoggingObserver, ObserverActivities, OrderObserver
 from acmeflow.worker.config import WorkerConfig
 from acmeflow.worker.kubernetes import KubernetesServices, kubernetes_services
 from acmeflow.worker.sandbox import workflow_runner
@@ -28,17 +28,6 @@ from acmeflow.workflows.issuer_account import IssuerAccountWorkflow
 from acmeflow.workflows.order import OrderWorkflow
 
 WORKFLOWS: list[type] = [OrderWorkflow, CertificateWorkflow, IssuerAccountWorkflow]
-
-
-def activity_methods(*instances: object) -> list[Callable[..., Any]]:
-    """Every ``@activity.defn`` method of each instance, bound."""
-    found = []
-    for instance in instances:
-        for name in dir(type(instance)):
-            member = getattr(type(instance), name)
-            if hasattr(member, "__temporal_activity_definition"):
-                found.append(getattr(instance, name))
-    return found
 
 
 class NoHttp01Store:
@@ -71,6 +60,32 @@ def http01_publisher(
     return kubernetes or NoHttp01Store()
 
 
+def activity_instances(
+    config: WorkerConfig,
+    *,
+    secrets: SecretStore | None = None,
+    observer: OrderObserver | None = None,
+    http01: Http01Publisher | None = None,
+    dns01: Dns01Activities | None = None,
+    kubernetes: KubernetesServices | None = None,
+) -> list[object]:
+    """Every activity class the worker serves, each built once with its clients."""
+    secrets = secrets or SecretStore(kubernetes=kubernetes.secrets if kubernetes else None)
+    http01 = http01 or http01_publisher(
+        config.http01_store_dir, kubernetes.http01 if kubernetes else None
+    )
+    settings = self_check_settings(config)
+    return [
+        AcmeOrderActivities(
+            AcmeClients(secrets, pool_size=config.max_concurrent_activities), secrets
+        ),
+        Http01Activities(http01, settings),
+        dns01 or Dns01Activities(Rfc2136Updater(secrets), settings),
+        ObserverActivities(observer or LoggingObserver()),
+        *([kubernetes.certificates] if kubernetes else []),
+    ]
+
+
 def build_worker(
     client: Client,
     config: WorkerConfig,
@@ -85,26 +100,19 @@ def build_worker(
     """The worker; with ``config.kubernetes`` (or ``kubernetes`` given) it uses the cluster."""
     if kubernetes is None and config.kubernetes:
         kubernetes = kubernetes_services(config)
-    secrets = secrets or SecretStore(kubernetes=kubernetes.secrets if kubernetes else None)
-    http01 = http01 or http01_publisher(
-        config.http01_store_dir, kubernetes.http01 if kubernetes else None
+    instances = activity_instances(
+        config,
+        secrets=secrets,
+        observer=observer,
+        http01=http01,
+        dns01=dns01,
+        kubernetes=kubernetes,
     )
-    settings = self_check_settings(config)
-    instances = [
-        AcmeOrderActivities(
-            AcmeClients(secrets, pool_size=config.max_concurrent_activities), secrets
-        ),
-        Http01Activities(http01, settings),
-        dns01 or Dns01Activities(Rfc2136Updater(secrets), settings),
-        ObserverActivities(observer or LoggingObserver()),
-        *([kubernetes.certificates] if kubernetes else []),
-        *extra_activities,
-    ]
     return Worker(
         client,
         task_queue=config.task_queue,
         workflows=WORKFLOWS,
-        activities=activity_methods(*instances),
+        activities=activity_methods(*instances, *extra_activities),
         activity_executor=ThreadPoolExecutor(max_workers=config.max_concurrent_activities),
         max_concurrent_activities=config.max_concurrent_activities,
         max_concurrent_workflow_tasks=config.max_concurrent_workflow_tasks,

@@ -6,7 +6,12 @@ from dataclasses import dataclass, field
 
 from acmeflow.contracts.issuer import AccountRef
 from acmeflow.contracts.names import RequestedNames
-from acmeflow.contracts.states import ChallengeType
+from acmeflow.contracts.states import (
+    AuthorizationStatus,
+    ChallengeState,
+    ChallengeType,
+    OrderState,
+)
 
 
 @dataclass(frozen=True)
@@ -45,10 +50,10 @@ class DownloadInput:
 
 @dataclass(frozen=True)
 class AcmeOrderState:
-    """The CA's view of an order."""
+    """The CA's view of an order; ``status`` is never ``errored`` (that is acmeflow's verdict)."""
 
     url: str
-    status: str
+    status: OrderState
     finalize_url: str
     authorization_urls: list[str]
     certificate_url: str = ""
@@ -63,16 +68,16 @@ class ChallengeOffer:
     type: ChallengeType
     token: str
     key: str
-    status: str = "pending"
+    status: ChallengeState = ChallengeState.PENDING
 
 
 @dataclass(frozen=True)
 class AuthorizationState:
-    """The CA's view of an authorization; ``status`` is one of ``AuthorizationStatus``."""
+    """The CA's view of an authorization."""
 
     url: str
     dns_name: str
     wildcard: bool
-    status: str
+    status: AuthorizationStatus
     challenges: list[ChallengeOffer] = field(default_factory=list)
     problem: str = ""

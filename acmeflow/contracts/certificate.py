@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from acmeflow.contracts.names import RequestedNames
+
+
+class RotationPolicy(StrEnum):
+    """A Certificate's ``privateKey.rotationPolicy``: a new key per issuance, or the same one."""
+
+    ALWAYS = "Always"
+    NEVER = "Never"
 
 
 @dataclass(frozen=True)
@@ -21,7 +29,7 @@ class KeyRequest:
     names: RequestedNames
     algorithm: str = "RSA"
     size: int = 0
-    rotation_policy: str = "Always"
+    rotation_policy: str = RotationPolicy.ALWAYS
 
 
 @dataclass(frozen=True)

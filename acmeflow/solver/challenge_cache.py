@@ -30,12 +30,12 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from acmeflow.contracts.states import ChallengeType
 from acmeflow.crds.models import GROUP, VERSION, Challenge
 from acmeflow.solver.server import normalize_host
 
 log = logging.getLogger(__name__)
 
-HTTP01: Final = "HTTP-01"
 WATCH_TIMEOUT_S: Final = 300
 """How long one watch request lasts before the API server ends it and the cache resumes."""
 CONNECT_TIMEOUT_S: Final = 10.0
@@ -141,7 +141,7 @@ class ServedChallenge:
 def served_challenge(obj: Obj) -> ServedChallenge | None:
     """The HTTP-01 part of a Challenge as JSON; None for DNS-01 or an unusable object."""
     spec = obj.get("spec")
-    if not isinstance(spec, dict) or spec.get("type") != HTTP01:
+    if not isinstance(spec, dict) or spec.get("type") != ChallengeType.HTTP01:
         return None
     token, key, dns_name = spec.get("token"), spec.get("key"), spec.get("dnsName")
     if not (isinstance(token, str) and isinstance(key, str) and isinstance(dns_name, str)):

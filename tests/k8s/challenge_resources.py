@@ -6,6 +6,7 @@ from typing import Any
 
 from acmeflow.contracts.challenge import ChallengeSpec
 from acmeflow.contracts.issuer import Http01Ingress, SolverConfig
+from acmeflow.contracts.states import ChallengeType
 from acmeflow.crds import models as crd
 from tests.k8s.kube_helpers import Kubectl
 
@@ -16,7 +17,12 @@ DNS01_SOLVER = crd.AcmeSolver(
 
 
 def challenge_manifest(
-    name: str, namespace: str, *, token: str, dns_name: str, challenge_type: str = "HTTP-01"
+    name: str,
+    namespace: str,
+    *,
+    token: str,
+    dns_name: str,
+    challenge_type: ChallengeType = ChallengeType.HTTP01,
 ) -> dict[str, Any]:
     """A Challenge as ``kubectl create`` takes it; the key is ``<token>.thumbprint``."""
     challenge = crd.Challenge(
@@ -25,10 +31,10 @@ def challenge_manifest(
             url=f"https://ca.invalid/chall/{token}",
             authorization_url=f"https://ca.invalid/authz/{token}",
             dns_name=dns_name,
-            type="HTTP-01" if challenge_type == "HTTP-01" else "DNS-01",
+            type=challenge_type,
             token=token,
             key=f"{token}.thumbprint",
-            solver=HTTP01_SOLVER if challenge_type == "HTTP-01" else DNS01_SOLVER,
+            solver=HTTP01_SOLVER if challenge_type is ChallengeType.HTTP01 else DNS01_SOLVER,
             issuer_ref=crd.IssuerRef(name="test-issuer"),
         ),
     )
@@ -42,7 +48,7 @@ def create_challenge(
     *,
     token: str,
     dns_name: str,
-    challenge_type: str = "HTTP-01",
+    challenge_type: ChallengeType = ChallengeType.HTTP01,
 ) -> str:
     """Create the Challenge; its uid."""
     kubectl.create(
@@ -64,7 +70,7 @@ def http01_spec(
         order_name="order",
         dns_name=dns_name,
         wildcard=False,
-        type="HTTP-01",
+        type=ChallengeType.HTTP01,
         token=token,
         key=f"{token}.thumbprint",
         url=f"https://ca.invalid/chall/{token}",

@@ -344,6 +344,42 @@ def test_a_gateway_solver_gets_an_http_route_and_a_reference_grant(
     )
 
 
+def test_a_gateway_route_carries_the_solver_labels_and_acmeflow_labels_win(
+    routes: KubernetesHttp01Routes, kubectl: Kubectl, namespace: str
+) -> None:
+    """``gatewayHTTPRoute.labels`` let a Gateway select the route; they cannot take it over."""
+    name = unique("chal")
+    create_challenge(kubectl, name, namespace, token="tok-lbl", dns_name="lbl.example.com")
+    http01 = Http01Ingress(
+        gateway_parent_refs=PARENTS,
+        route_labels={
+            "gateway": "public",
+            "team": "web",
+            CHALLENGE_LABEL: "someone-else",
+            MANAGED_LABEL: "false",
+        },
+    )
+    spec = http01_spec(name, namespace, token="tok-lbl", dns_name="lbl.example.com", http01=http01)
+    routes.publish(spec)
+    routes.publish(spec)
+
+    route = kubectl.get(f"httproutes.{GATEWAY_GROUP}", name, namespace=namespace)
+    assert route["metadata"]["labels"] == {
+        "gateway": "public",
+        "team": "web",
+        CHALLENGE_LABEL: name,
+        MANAGED_LABEL: "true",
+    }
+    selected = kubectl(
+        "get", f"httproutes.{GATEWAY_GROUP}", "-n", namespace, "-l", "gateway=public,team=web",
+        "-o", "name",
+    )  # fmt: skip
+    assert selected.stdout.split() == [f"httproute.{GATEWAY_GROUP}/{name}"]
+
+    routes.withdraw(spec)  # acmeflow's label won, so clean-up still knows the route as its own
+    assert not exists(kubectl, f"httproutes.{GATEWAY_GROUP}", name, namespace)
+
+
 def test_a_gateway_route_in_the_solver_namespace_needs_no_grant(
     routes: KubernetesHttp01Routes, kubectl: Kubectl, solver_namespace: str
 ) -> None:

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from acmeflow.activities.http01 import DirectoryStore
+from acmeflow.contracts.states import ChallengeType
 from acmeflow.devstack.stack import StackInfo
 from acmeflow.plumbing.kubernetes_client import kubernetes_api_client
 from acmeflow.solver.challenge_cache import ChallengeCache, KubernetesChallengeFeed, Obj
@@ -162,7 +163,7 @@ def test_serves_challenges_as_they_are_created_and_stops_when_they_are_deleted(
         dns = unique("dns")
         create_challenge(
             kubectl, dns, namespace, token=f"tok-{dns}", dns_name="dns.example.com",
-            challenge_type="DNS-01",
+            challenge_type=ChallengeType.DNS01,
         )  # fmt: skip
         create_challenge(
             kubectl, unique("marker"), namespace, token="tok-marker", dns_name="m.example.com"

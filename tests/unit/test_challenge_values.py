@@ -13,13 +13,13 @@ import json
 from typing import Any
 
 import pytest
-from acme import challenges
+from acme import challenges, messages
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy.b64 import b64encode
 from josepy.jwk import JWK, JWKEC, JWKRSA
 
+from acmeflow.activities.acme_answers import authorization_state
 from acmeflow.activities.acme_client import generate_account_key, jwk_from_pem
-from acmeflow.activities.acme_order import authorization_state
 from acmeflow.activities.challenge_values import (
     dns01_record_name,
     dns01_txt_value,
@@ -188,12 +188,13 @@ def test_challenge_key_is_key_authorization_for_http01_and_txt_value_for_dns01()
             {
                 "type": "tls-alpn-01",
                 "url": "https://ca.test/chall/3",
-                "token": b64url_nopad(b"unused"),
+                "token": b64url_nopad(b"tls-alpn token bytes"),
                 "status": "pending",
             },
         ],
     }
-    state = authorization_state("https://ca.test/authz/1", body, thumbprint_of(jwk))
+    authorization = messages.Authorization.from_json(body)
+    state = authorization_state("https://ca.test/authz/1", authorization, thumbprint_of(jwk))
     offers = {offer.type: offer for offer in state.challenges}
     assert set(offers) == {"HTTP-01", "DNS-01"}
     assert offers["HTTP-01"].key == challenges.HTTP01(token=http_token).key_authorization(jwk)

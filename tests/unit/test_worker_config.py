@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pydantic
 import pytest
+from kubernetes import client
 
+from acmeflow.contracts.activities import ActivityName
+from acmeflow.plumbing.activity_methods import activity_methods
 from acmeflow.plumbing.settings import add_config_flags
+from acmeflow.worker.build import activity_instances
 from acmeflow.worker.config import WorkerConfig, load_config
+from acmeflow.worker.kubernetes import kubernetes_services
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -172,3 +177,16 @@ def test_tls_is_implied_by_a_client_certificate_or_api_key(
     values: dict[str, object], uses_tls: bool
 ) -> None:
     assert WorkerConfig.model_validate(values).uses_tls is uses_tls
+
+
+def test_a_worker_in_a_cluster_serves_every_activity_by_its_contract_name() -> None:
+    """Workflows schedule activities by ``ActivityName``; a name no worker serves hangs an order.
+
+    The progress of Certificates and Issuers goes to the bridge's own task queue instead.
+    """
+    config = WorkerConfig(kubernetes=True)
+    services = kubernetes_services(config, api_client=client.ApiClient())
+    methods = activity_methods(*activity_instances(config, kubernetes=services))
+    served = [getattr(method, "__temporal_activity_definition").name for method in methods]
+    bridge_side = {ActivityName.PUBLISH_CERTIFICATE_PROGRESS, ActivityName.PUBLISH_ISSUER_STATUS}
+    assert sorted(served) == sorted(set(ActivityName) - bridge_side)
