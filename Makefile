@@ -20,9 +20,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-# Pebble and the Kubernetes binaries, built from the Go module proxy once, cached in ~/.cache/acmeflow.
+# Pebble and the Kubernetes binaries, built from the Go module proxy once, cached in ~/.cache/acmeflow;
+# Temporal's time-skipping test server (for tests/workflows) from Maven Central, cached there too.
 kube: venv
 	$(BIN)/python -m acmeflow.devstack.go_builds
+	$(BIN)/python -m acmeflow.devstack.time_skipping_server
 
 demo: setup
 	bash deploy/demo.sh

@@ -1,7 +1,8 @@
-"""The workflow sandbox, with native-extension libraries passed through.
+"""The workflow sandbox, passing through only acmeflow's pure value modules.
 
-Workflows never call these libraries, but modules they import for types do import them,
-and re-importing a Rust/C extension inside the sandbox fails (cryptography's does).
+Workflows import nothing but ``acmeflow.contracts``, ``temporalio`` and each other (an
+import contract in ``make lint`` holds this), so no I/O library (acme, requests,
+kubernetes, cryptography ...) is ever imported inside the sandbox and none needs passing.
 """
 
 from __future__ import annotations
@@ -9,23 +10,17 @@ from __future__ import annotations
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 PASSED_THROUGH = (
-    "cryptography",
-    "josepy",
-    "acme",
-    "dns",
-    "requests",
-    "urllib3",
-    "kubernetes",
-    "yaml",
-    "pydantic",
-    "pydantic_core",
-    # Pure value modules the workflows share: re-importing them per run costs CPU
-    # (about a tenth of a busy worker's) and buys no isolation, as they hold no state.
-    "acmeflow.activities",
+    # Stateless values (dataclasses, StrEnums, constants, pure functions) every run shares.
+    # The sandbox would re-import them for each workflow run it builds, which buys no
+    # isolation as they hold no state, and costs CPU: building a CertificateWorkflow's
+    # sandbox took 37 ms of CPU passing nothing through, 10 ms with these.
     "acmeflow.contracts",
+    "acmeflow.workflows.activity_steps",
+    "acmeflow.workflows.challenge_planning",
+    "acmeflow.workflows.resource_ids",
+    "acmeflow.workflows.retry_policies",
     "acmeflow.workflows.search_attributes",
     "acmeflow.workflows.solver_selection",
-    "acmeflow.workflows.resource_ids",
 )
 
 

@@ -11,42 +11,68 @@ Each round ends with continue-as-new, so the history stays short however long it
 from __future__ import annotations
 
 import asyncio
-import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Final, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 from acmeflow.contracts.activities import ActivityName
-from acmeflow.contracts.progress import CertificateStatus, CertificateUpdate, OrderEvent
+from acmeflow.contracts.certificate import (
+    CertificateRef,
+    KeyRequest,
+    OrderResourceRef,
+    OrderResourceRequest,
+    PreparedKey,
+    SecretInspection,
+    StoreRequest,
+)
+from acmeflow.contracts.issuer import IssuerConfig
+from acmeflow.contracts.names import RequestedNames
+from acmeflow.contracts.progress import (
+    CertificateStatus,
+    CertificateUpdate,
+    ConditionReason,
+    ConditionStatus,
+    EventReason,
+    EventType,
+    ObjectKind,
+    OrderEvent,
+)
+from acmeflow.workflows.activity_steps import Step, execute
 from acmeflow.workflows.order import OrderInput, OrderResult, OrderWorkflow
 from acmeflow.workflows.resource_ids import UID_MEMO, order_workflow_id
-
-with workflow.unsafe.imports_passed_through():
-    from acmeflow.activities.certificate_steps import CertificateActivities
-    from acmeflow.contracts.certificate import (
-        CertificateRef,
-        KeyRequest,
-        OrderResourceRequest,
-        PreparedKey,
-        SecretInspection,
-        StoreRequest,
-    )
-    from acmeflow.contracts.issuer import IssuerConfig
-    from acmeflow.contracts.names import RequestedNames
+from acmeflow.workflows.retry_policies import KUBERNETES_STEP
+from acmeflow.workflows.snapshot_publisher import SnapshotPublisher
 
 FIRST_BACKOFF = timedelta(hours=1)
 MAX_BACKOFF = timedelta(hours=32)
-_STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=60),
-    non_retryable_error_types=["BadRequest"],
+_STEP_TIMEOUT: Final = timedelta(minutes=10)
+_ATTEMPT_TIMEOUT: Final = timedelta(seconds=60)
+T = TypeVar("T")
+
+
+def _kubernetes_step(activity: ActivityName, description: str, returns: type[T]) -> Step[T]:
+    return Step(
+        activity,
+        description,
+        KUBERNETES_STEP,
+        returns,
+        timeout=_STEP_TIMEOUT,
+        attempt_timeout=_ATTEMPT_TIMEOUT,
+    )
+
+
+INSPECT = _kubernetes_step(
+    ActivityName.INSPECT_CERTIFICATE_SECRET, "inspect TLS Secret", SecretInspection
 )
-_STEP_TIMEOUT = timedelta(minutes=10)
+PREPARE_KEY = _kubernetes_step(ActivityName.PREPARE_PRIVATE_KEY, "prepare private key", PreparedKey)
+CREATE_ORDER_RESOURCE = _kubernetes_step(
+    ActivityName.CREATE_ORDER_RESOURCE, "create Order resource", OrderResourceRef
+)
+STORE = _kubernetes_step(ActivityName.STORE_CERTIFICATE, "store certificate", SecretInspection)
 
 
 @dataclass
@@ -76,6 +102,8 @@ class CertificateInput:
     observer_task_queue: str = ""
     carried: CertificateStatus | None = None
     """Status carried across continue-as-new."""
+    undelivered_events: list[OrderEvent] = field(default_factory=list)
+    """Events of the previous run that the observer had not received when it ended."""
 
 
 def renewal_time(not_before: datetime, not_after: datetime, renew_before_s: float) -> datetime:
@@ -91,19 +119,28 @@ def backoff(failures: int) -> timedelta:
     return min(doubled, MAX_BACKOFF)
 
 
+def _carried_status(start: CertificateInput) -> CertificateStatus:
+    """The status the previous run ended with; its events only where still undelivered."""
+    if start.carried is None:
+        return CertificateStatus()
+    return replace(start.carried, events=list(start.undelivered_events))
+
+
 @workflow.defn
 class CertificateWorkflow:
-    def __init__(self) -> None:
-        self._input: CertificateInput | None = None
-        self._status = CertificateStatus()
+    @workflow.init
+    def __init__(self, start: CertificateInput) -> None:
+        self._input = start
+        self._status = _carried_status(start)
         self._updated = False
-        self._published = 0
-        self._closing = False
+        self._publisher = SnapshotPublisher(
+            self._status, ActivityName.PUBLISH_CERTIFICATE_PROGRESS, to=start.observer_task_queue
+        )
 
     @workflow.signal
     def update(self, changed: CertificateInput) -> None:
         """The bridge saw a new spec or issuer; the newest generation wins."""
-        if self._input is None or changed.spec.generation >= self._input.spec.generation:
+        if changed.spec.generation >= self._input.spec.generation:
             self._input = changed
             self._updated = True
 
@@ -113,12 +150,7 @@ class CertificateWorkflow:
 
     @workflow.run
     async def run(self, start: CertificateInput) -> None:
-        if self._input is None or start.spec.generation > self._input.spec.generation:
-            self._input = start
-        if start.carried is not None:
-            self._status = start.carried
-            self._status.events = []
-        publisher = asyncio.create_task(self._publish_changes())
+        self._publisher.start(self._update)
         # Not `finally`: a run a worker lets go of (its sleep is the usual place) is closed
         # with GeneratorExit, when nothing may be scheduled; it resumes from history.
         try:
@@ -126,36 +158,28 @@ class CertificateWorkflow:
         except _RoundFailed:
             pass  # recorded as a failed attempt; the next round backs off
         except asyncio.CancelledError:
-            await self._stop_publishing(publisher)
+            await self._publisher.stop()
             raise
-        await self._stop_publishing(publisher)
-        current = self._input
+        await self._publisher.stop()
         workflow.continue_as_new(
-            CertificateInput(
-                namespace=current.namespace,
-                name=current.name,
-                uid=current.uid,
-                spec=current.spec,
-                issuer=current.issuer,
-                observer_task_queue=current.observer_task_queue,
-                carried=self._status,
+            replace(
+                self._input,
+                carried=replace(self._status, events=[]),
+                undelivered_events=self._publisher.undelivered_events,
             )
         )
 
     async def _round(self) -> None:
         """One look at the Secret, then either a wait or an issuance attempt."""
-        assert self._input is not None
         self._updated = False
         spec = self._input.spec
-        inspection: SecretInspection = await self._step(
-            CertificateActivities.inspect_certificate_secret,
-            self._key_request(),
-            "inspect TLS Secret",
-        )
+        inspection = await self._step(INSPECT, self._key_request())
         self._status.observed_generation = spec.generation
         if inspection.conflict:
-            self._set_ready("False", "SecretConflict", inspection.conflict)
-            self._event("Warning", "SecretConflict", inspection.conflict)
+            self._set_ready(
+                ConditionStatus.FALSE, ConditionReason.SECRET_CONFLICT, inspection.conflict
+            )
+            self._event(EventType.WARNING, EventReason.SECRET_CONFLICT, inspection.conflict)
             await workflow.wait_condition(lambda: self._updated)
             return
         if inspection.up_to_date:
@@ -166,25 +190,20 @@ class CertificateWorkflow:
         await self._issue(inspection.reason)
 
     async def _wait_until_renewal(self, inspection: SecretInspection) -> None:
-        assert self._input is not None
         renew_at = self._record_validity(inspection)
+        why = f"Renewing certificate as renewal was scheduled at {self._status.renewal_time}"
         wait = renew_at - workflow.now()
         if wait.total_seconds() <= 0:
-            await self._issue(
-                f"Renewing certificate as renewal was scheduled at {self._status.renewal_time}"
-            )
+            await self._issue(why)
             return
         workflow.set_current_details(f"**Ready**: renews at {self._status.renewal_time}")
         try:
             await workflow.wait_condition(lambda: self._updated, timeout=wait)
         except TimeoutError:
-            await self._issue(
-                f"Renewing certificate as renewal was scheduled at {self._status.renewal_time}"
-            )
+            await self._issue(why)
 
     def _record_validity(self, facts: SecretInspection) -> datetime:
         """Note the certificate's lifetime and renewal time; it is Ready until then."""
-        assert self._input is not None
         renew_at = renewal_time(
             datetime.fromisoformat(facts.not_before),
             datetime.fromisoformat(facts.not_after),
@@ -192,7 +211,11 @@ class CertificateWorkflow:
         )
         self._status.not_before, self._status.not_after = facts.not_before, facts.not_after
         self._status.renewal_time = renew_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._set_ready("True", "Ready", "Certificate is up to date and has not expired")
+        self._set_ready(
+            ConditionStatus.TRUE,
+            ConditionReason.READY,
+            "Certificate is up to date and has not expired",
+        )
         return renew_at
 
     async def _backed_off(self) -> bool:
@@ -214,20 +237,16 @@ class CertificateWorkflow:
         return False
 
     async def _issue(self, why: str) -> None:
-        assert self._input is not None
         current = self._input
-        ref = CertificateRef(current.namespace, current.name, current.uid)
-        self._set_issuing(True, "Issuing", why)
-        key: PreparedKey = await self._step(
-            CertificateActivities.prepare_private_key, self._key_request(), "prepare private key"
-        )
+        self._set_issuing(True, ConditionReason.ISSUING, why)
+        key = await self._step(PREPARE_KEY, self._key_request())
         self._status.next_private_key_secret_name = key.key_secret
         if key.generated:
-            self._event("Normal", "Generated", "Generated new private key")
+            self._event(EventType.NORMAL, EventReason.KEY_GENERATED, "Generated new private key")
         order = await self._step(
-            CertificateActivities.create_order_resource,
+            CREATE_ORDER_RESOURCE,
             OrderResourceRequest(
-                certificate=ref,
+                certificate=self._ref(),
                 csr_pem=key.csr_pem,
                 names=current.spec.names,
                 issuer_ref=current.spec.issuer_ref,
@@ -235,9 +254,17 @@ class CertificateWorkflow:
                 duration=current.spec.duration,
                 labels=current.spec.labels,
             ),
-            "create Order resource",
         )
-        self._event("Normal", "OrderCreated", f'Created Order resource "{order.name}"')
+        self._event(
+            EventType.NORMAL, EventReason.ORDER_CREATED, f'Created Order resource "{order.name}"'
+        )
+        result = await self._run_order(order, key)
+        if result is not None:
+            await self._store(key, result)
+
+    async def _run_order(self, order: OrderResourceRef, key: PreparedKey) -> OrderResult | None:
+        """The Order's workflow, as a child; None (a recorded failure) if it failed."""
+        current = self._input
         try:
             result: OrderResult = await workflow.execute_child_workflow(
                 OrderWorkflow.run,
@@ -262,133 +289,87 @@ class CertificateWorkflow:
                 f"The certificate request has failed to complete and will be retried: "
                 f"{getattr(failure.cause, 'message', None) or failure}"
             )
-            return
-        stored: SecretInspection = await self._step(
-            CertificateActivities.store_certificate,
+            return None
+        return result
+
+    async def _store(self, key: PreparedKey, result: OrderResult) -> None:
+        stored = await self._step(
+            STORE,
             StoreRequest(
-                certificate=ref,
-                secret_name=current.spec.secret_name,
+                certificate=self._ref(),
+                secret_name=self._input.spec.secret_name,
                 key_secret=key.key_secret,
                 chain_pem=result.certificate,
-                issuer_name=current.issuer.name,
+                issuer_name=self._input.issuer.name,
             ),
-            "store certificate",
         )
         self._status.revision += 1
         self._status.failed_issuance_attempts = 0
         self._status.last_failure_time = ""
         self._status.next_private_key_secret_name = ""
         self._set_issuing(False, "", "")
-        self._event("Normal", "Issuing", "The certificate has been successfully issued")
+        self._event(
+            EventType.NORMAL, EventReason.ISSUING, "The certificate has been successfully issued"
+        )
         self._record_validity(stored)
 
     def _failed(self, message: str) -> None:
         self._status.failed_issuance_attempts += 1
         self._status.last_failure_time = workflow.now().strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._set_issuing(False, "Failed", message)
-        if self._status.ready != "True":
-            self._set_ready("False", "Failed", message)
-        self._event("Warning", "Failed", message)
+        self._set_issuing(False, ConditionReason.FAILED, message)
+        if self._status.ready != ConditionStatus.TRUE:
+            self._set_ready(ConditionStatus.FALSE, ConditionReason.FAILED, message)
+        self._event(EventType.WARNING, EventReason.ISSUANCE_FAILED, message)
 
-    async def _step(self, activity: Any, arg: Any, summary: str) -> Any:
+    async def _step(self, step: Step[T], arg: object) -> T:
         try:
-            return await workflow.execute_activity_method(
-                activity,
-                arg,
-                start_to_close_timeout=timedelta(seconds=60),
-                schedule_to_close_timeout=_STEP_TIMEOUT,
-                retry_policy=_STEP_RETRY,
-                summary=summary,
-            )
+            return await execute(step, arg)
         except ActivityError as error:
             message = getattr(error.cause, "message", None) or str(error)
-            self._failed(f"{summary}: {message}")
+            self._failed(f"{step.summary}: {message}")
             raise _RoundFailed() from error
 
+    def _ref(self) -> CertificateRef:
+        return CertificateRef(self._input.namespace, self._input.name, self._input.uid)
+
     def _key_request(self) -> KeyRequest:
-        assert self._input is not None
-        current = self._input
+        spec = self._input.spec
         return KeyRequest(
-            certificate=CertificateRef(current.namespace, current.name, current.uid),
-            secret_name=current.spec.secret_name,
-            names=current.spec.names,
-            algorithm=current.spec.key_algorithm,
-            size=current.spec.key_size,
-            rotation_policy=current.spec.rotation_policy,
+            certificate=self._ref(),
+            secret_name=spec.secret_name,
+            names=spec.names,
+            algorithm=spec.key_algorithm,
+            size=spec.key_size,
+            rotation_policy=spec.rotation_policy,
         )
 
     # -- status ------------------------------------------------------------------------
 
-    def _changed(self) -> None:
-        self._status.version += 1
+    def _update(self, status: CertificateStatus) -> CertificateUpdate:
+        current = self._input
+        return CertificateUpdate(
+            namespace=current.namespace, name=current.name, uid=current.uid, status=status
+        )
 
-    def _set_ready(self, status: str, reason: str, message: str) -> None:
+    def _set_ready(self, status: ConditionStatus, reason: ConditionReason, message: str) -> None:
         self._status.ready, self._status.ready_reason = status, reason
         self._status.ready_message = message
         workflow.set_current_details(f"**Ready={status}** ({reason}): {message}")
-        self._changed()
+        self._publisher.changed()
 
     def _set_issuing(self, issuing: bool, reason: str, message: str) -> None:
         self._status.issuing = issuing
         self._status.issuing_reason, self._status.issuing_message = reason, message
-        self._changed()
+        self._publisher.changed()
 
-    def _event(self, event_type: str, reason: str, message: str) -> None:
-        assert self._input is not None
-        self._status.events.append(
-            OrderEvent(
-                seq=len(self._status.events),
-                at=workflow.now().isoformat(),
-                kind="Certificate",
-                object_name=self._input.name,
-                type=event_type,
-                reason=reason,
-                message=message,
-            )
+    def _event(self, type: EventType, reason: EventReason, message: str) -> None:
+        self._publisher.event(
+            kind=ObjectKind.CERTIFICATE,
+            name=self._input.name,
+            type=type,
+            reason=reason,
+            message=message,
         )
-        self._changed()
-
-    async def _publish_changes(self) -> None:
-        assert self._input is not None
-        if not self._input.observer_task_queue:
-            return
-        while True:
-            await workflow.wait_condition(
-                lambda: self._status.version > self._published or self._closing
-            )
-            if self._status.version <= self._published:
-                return
-            version = self._status.version
-            assert self._input is not None
-            update = CertificateUpdate(
-                namespace=self._input.namespace,
-                name=self._input.name,
-                uid=self._input.uid,
-                status=copy.deepcopy(self._status),
-            )
-            await workflow.execute_activity(
-                ActivityName.PUBLISH_CERTIFICATE_PROGRESS,
-                update,
-                task_queue=self._input.observer_task_queue,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(milliseconds=500),
-                    maximum_interval=timedelta(seconds=30),
-                ),
-                summary=f"publish certificate status v{version}",
-            )
-            self._published = version
-
-    async def _stop_publishing(self, publisher: asyncio.Task[None]) -> None:
-        """The bridge sees the final snapshot of this round before it ends."""
-        self._closing = True
-        await self._flush()
-        await publisher
-
-    async def _flush(self) -> None:
-        assert self._input is not None
-        if self._input.observer_task_queue:
-            await workflow.wait_condition(lambda: self._published >= self._status.version)
 
 
 class _RoundFailed(Exception):

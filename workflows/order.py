@@ -12,14 +12,12 @@ what was presented and deactivates pending authorizations.
 from __future__ import annotations
 
 import asyncio
-import copy
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Final, NoReturn, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -28,42 +26,42 @@ from temporalio.exceptions import (
     RetryState,
 )
 
+from acmeflow.contracts.acme import (
+    AcmeOrderState,
+    AcmeResource,
+    AuthorizationState,
+    CheckRequestInput,
+    CreateOrderInput,
+    DownloadInput,
+    FinalizeInput,
+)
 from acmeflow.contracts.activities import ActivityName
+from acmeflow.contracts.challenge import ChallengeSpec, SelfCheckResult
+from acmeflow.contracts.issuer import AccountRef, IssuerConfig
+from acmeflow.contracts.names import RequestedNames
 from acmeflow.contracts.progress import (
-    AuthorizationProgress,
     ChallengeProgress,
-    ChallengeRef,
     EventReason,
-    OrderEvent,
+    EventType,
+    ObjectKind,
     OrderProgress,
     OrderUpdate,
     challenge_created_message,
     domain_verified_message,
 )
+from acmeflow.contracts.states import AuthorizationStatus, ChallengeState, OrderState
 from acmeflow.workflows import search_attributes as attrs
+from acmeflow.workflows.activity_steps import NOTHING, SOLVER_ACTIVITIES, Step, execute
+from acmeflow.workflows.challenge_planning import OrderToPlan, plan_challenges
 from acmeflow.workflows.order_metrics import record_challenge_verdict, record_order_finished
-from acmeflow.workflows.solver_selection import select_solver
-
-with workflow.unsafe.imports_passed_through():
-    from acmeflow.activities.acme_order import AcmeOrderActivities
-    from acmeflow.activities.dns01 import Dns01Activities
-    from acmeflow.activities.http01 import Http01Activities
-    from acmeflow.contracts.acme import (
-        AcmeOrderState,
-        AcmeResource,
-        AuthorizationState,
-        CheckRequestInput,
-        CreateOrderInput,
-        DownloadInput,
-        FinalizeInput,
-    )
-    from acmeflow.contracts.challenge import ChallengeSpec, SelfCheckResult
-    from acmeflow.contracts.errors import NON_RETRYABLE_TYPES
-    from acmeflow.contracts.issuer import AccountRef, IssuerConfig
-    from acmeflow.contracts.names import RequestedNames
-    from acmeflow.contracts.states import ChallengeType
+from acmeflow.workflows.retry_policies import ACME_CALL, POLL, SOLVER
+from acmeflow.workflows.snapshot_publisher import SnapshotPublisher
 
 CANCELLED_REASON = "Order cancelled through Temporal (workflow cancellation)"
+_GIVE_BACK_TIMEOUT: Final = timedelta(seconds=60)
+_SELF_CHECK_FIRST_DELAY: Final = timedelta(milliseconds=500)
+_SELF_CHECK_MAX_DELAY: Final = timedelta(seconds=30)
+T = TypeVar("T")
 
 
 @dataclass
@@ -125,38 +123,20 @@ def _failure_message(error: ActivityError) -> str:
     return message
 
 
-_ACME_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
-)
-_POLL_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=250),
-    backoff_coefficient=1.5,
-    maximum_interval=timedelta(seconds=5),
-    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
-)
-_SOLVER_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
-)
-_CALL_TIMEOUT = timedelta(seconds=30)
-_GIVE_BACK_TIMEOUT = timedelta(seconds=60)
-_SELF_CHECK_FIRST_DELAY = timedelta(milliseconds=500)
-_SELF_CHECK_MAX_DELAY = timedelta(seconds=30)
+def _subject(spec: ChallengeSpec) -> str:
+    return f"{spec.type} for {spec.shown_name}"
 
 
 @workflow.defn
 class OrderWorkflow:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, order: OrderInput) -> None:
+        self._order = order
         self._progress = OrderProgress()
-        self._published = 0
-        self._closing = False
-        self._input: OrderInput | None = None
-        self._account_uri = ""
+        self._account: AccountRef | None = None
+        self._publisher = SnapshotPublisher(
+            self._progress, ActivityName.PUBLISH_ORDER_PROGRESS, to=order.observer_task_queue
+        )
 
     @workflow.query
     def progress(self) -> OrderProgress:
@@ -164,196 +144,163 @@ class OrderWorkflow:
 
     @workflow.run
     async def run(self, order: OrderInput) -> OrderResult:
-        self._input = order
-        publisher = asyncio.create_task(self._publish_changes())
-        self._upsert_identity(order)
+        self._publisher.start(self._update)
+        self._upsert_identity()
         # Not `finally`, for the reason given in _solve.
         try:
-            await self._issue(order)
+            await self._issue()
         except OrderFailed as failure:
             self._finish(failure.state, failure.reason)
         except asyncio.CancelledError:
-            await self._after_cancellation(order)
-            await self._stop_publishing(publisher)
+            await self._after_cancellation()
+            await self._publisher.stop()
             raise
-        await self._stop_publishing(publisher)
-        if self._progress.state != "valid":
+        await self._publisher.stop()
+        if self._progress.state != OrderState.VALID:
             raise ApplicationError(
                 self._progress.reason,
                 type=f"Order{self._progress.state.capitalize()}",
                 non_retryable=True,
             )
         return OrderResult(
-            state="valid", url=self._progress.url, certificate=self._progress.certificate
+            state=OrderState.VALID, url=self._progress.url, certificate=self._progress.certificate
         )
 
     # -- the protocol -----------------------------------------------------------------
 
-    async def _issue(self, order: OrderInput) -> None:
-        self._step("checking the certificate request")
-        await self._call(
-            AcmeOrderActivities.check_request,
-            CheckRequestInput(csr_pem=order.request, names=order.names),
-            summary="check CSR against the order's names",
+    async def _issue(self) -> None:
+        created = await self._create_order()
+        reading = Step(
+            ActivityName.DESCRIBE_AUTHORIZATION,
+            "reading authorizations",
+            ACME_CALL,
+            AuthorizationState,
         )
-        self._step(f"finding the ACME account at {order.issuer.server}")
-        account_uri: str = await self._call(
-            AcmeOrderActivities.ensure_account,
-            order.issuer,
-            summary=f"register or find ACME account at {order.issuer.server}",
+        authorizations = await asyncio.gather(
+            *(self._run(reading, self._resource(url)) for url in created.authorization_urls)
         )
-        self._account_uri = account_uri
-        self._step("creating the ACME order")
-        created: AcmeOrderState = await self._call(
-            AcmeOrderActivities.create_order,
-            CreateOrderInput(
-                account=AccountRef.of(order.issuer, account_uri),
-                csr_pem=order.request,
-                profile=order.issuer.profile,
+        await self._solve_all(await self._plan(authorizations))
+        await self._finalize(created.url)
+
+    async def _create_order(self) -> AcmeOrderState:
+        order = self._order
+        await self._run(
+            Step(
+                ActivityName.CHECK_REQUEST, "checking the certificate request", ACME_CALL, NOTHING
             ),
-            summary="create ACME order",
-            heartbeat=timedelta(seconds=10),
+            CheckRequestInput(csr_pem=order.request, names=order.names),
+        )
+        account_uri = await self._run(
+            Step(
+                ActivityName.ENSURE_ACCOUNT,
+                f"finding the ACME account at {order.issuer.server}",
+                ACME_CALL,
+                str,
+            ),
+            order.issuer,
+        )
+        self._account = AccountRef.of(order.issuer, account_uri)
+        created = await self._run(
+            Step(
+                ActivityName.CREATE_ORDER,
+                "creating the ACME order",
+                ACME_CALL,
+                AcmeOrderState,
+                heartbeat=timedelta(seconds=10),
+            ),
+            CreateOrderInput(
+                account=self._account, csr_pem=order.request, profile=order.issuer.profile
+            ),
         )
         self._progress.url = created.url
         self._progress.finalize_url = created.finalize_url
         workflow.upsert_search_attributes([attrs.ACME_ORDER_URL.value_set(created.url)])
-        self._set_state(created.status, "reading authorizations")
+        self._set_state(created.status)
+        return created
 
-        def resource(url: str) -> AcmeResource:
-            return AcmeResource(account=AccountRef.of(order.issuer, account_uri), url=url)
-
-        authorizations: list[AuthorizationState] = await asyncio.gather(
-            *(
-                self._call(
-                    AcmeOrderActivities.describe_authorization,
-                    resource(url),
-                    summary="read authorization",
-                )
-                for url in created.authorization_urls
-            )
-        )
-        challenges = self._plan_challenges(order, authorizations)
-        self._step(
-            f"solving {len(challenges)} challenge(s)"
-            if challenges
-            else "all authorizations already valid"
-        )
-        await self._flush()
-        await self._solve_all(challenges, resource)
-
-        self._step("finalizing with the CSR")
-        finalized: AcmeOrderState = await self._call(
-            AcmeOrderActivities.finalize_order,
-            FinalizeInput(order=resource(created.url), csr_pem=order.request),
-            summary="finalize ACME order",
-            poll=True,
-            timeout=timedelta(seconds=order.timeouts.validation_s),
-        )
-        self._set_state(finalized.status, "waiting for the CA to issue the certificate")
-        done: AcmeOrderState = await self._call(
-            AcmeOrderActivities.await_order,
-            resource(created.url),
-            summary="wait while the CA issues",
-            poll=True,
-            timeout=timedelta(seconds=order.timeouts.issuance_s),
-        )
-        if done.status != "valid":
-            raise OrderFailed(
-                done.status or "invalid", f"the CA marked the order {done.status}: {done.problem}"
-            )
-        self._step("downloading the certificate")
-        chain: str = await self._call(
-            AcmeOrderActivities.download_certificate,
-            DownloadInput(
-                certificate=resource(done.certificate_url),
-                preferred_chain=order.issuer.preferred_chain,
+    async def _plan(self, authorizations: list[AuthorizationState]) -> list[ChallengeProgress]:
+        """Record the authorizations and create the challenges; observers see them first."""
+        order = self._order
+        plan = plan_challenges(
+            authorizations,
+            OrderToPlan(
+                order_name=order.order_name,
+                namespace=order.namespace,
+                issuer_name=order.issuer.name,
+                solvers=order.issuer.solvers,
+                labels=order.labels,
             ),
-            summary="download certificate chain",
         )
-        self._progress.certificate = chain
+        self._progress.authorizations = plan.authorizations
+        if plan.failure is not None:
+            raise OrderFailed(plan.failure.state, plan.failure.reason)
+        for spec in plan.challenges:
+            self._event(
+                ObjectKind.ORDER,
+                order.order_name,
+                EventType.NORMAL,
+                EventReason.CHALLENGE_CREATED,
+                challenge_created_message(spec.name, spec.dns_name),
+            )
+        self._progress.challenges = [ChallengeProgress(spec=spec) for spec in plan.challenges]
+        self._changed()
+        count = len(self._progress.challenges)
+        self._step(f"solving {count} challenge(s)" if count else "all authorizations already valid")
+        # Challenge resources exist before anything is presented, unless the bridge is away.
+        await self._publisher.flush()
+        return self._progress.challenges
+
+    async def _finalize(self, order_url: str) -> None:
+        timeouts = self._order.timeouts
+        finalized = await self._run(
+            Step(
+                ActivityName.FINALIZE_ORDER,
+                "finalizing with the CSR",
+                POLL,
+                AcmeOrderState,
+                timeout=timedelta(seconds=timeouts.validation_s),
+            ),
+            FinalizeInput(order=self._resource(order_url), csr_pem=self._order.request),
+        )
+        self._set_state(finalized.status)
+        done = await self._run(
+            Step(
+                ActivityName.AWAIT_ORDER,
+                "waiting for the CA to issue the certificate",
+                POLL,
+                AcmeOrderState,
+                timeout=timedelta(seconds=timeouts.issuance_s),
+            ),
+            self._resource(order_url),
+        )
+        if done.status != OrderState.VALID:
+            raise OrderFailed(
+                done.status or OrderState.INVALID,
+                f"the CA marked the order {done.status}: {done.problem}",
+            )
+        await self._download(done.certificate_url)
+
+    async def _download(self, certificate_url: str) -> None:
+        self._progress.certificate = await self._run(
+            Step(ActivityName.DOWNLOAD_CERTIFICATE, "downloading the certificate", ACME_CALL, str),
+            DownloadInput(
+                certificate=self._resource(certificate_url),
+                preferred_chain=self._order.issuer.preferred_chain,
+            ),
+        )
         self._event(
-            "Order",
-            order.order_name,
-            "Normal",
+            ObjectKind.ORDER,
+            self._order.order_name,
+            EventType.NORMAL,
             EventReason.ORDER_VALID,
             "Order completed successfully",
         )
-        self._finish("valid", "")
+        self._finish(OrderState.VALID, "")
 
-    def _plan_challenges(
-        self, order: OrderInput, authorizations: list[AuthorizationState]
-    ) -> list[ChallengeProgress]:
-        """One challenge per authorization that is not valid yet, by the solver rules."""
-        planned: list[ChallengeProgress] = []
-        # The CA lists authorizations in any order; names order them, so -0 is stable.
-        for authz in sorted(authorizations, key=lambda a: (a.dns_name, a.wildcard)):
-            self._progress.authorizations.append(
-                AuthorizationProgress(
-                    url=authz.url,
-                    identifier=authz.dns_name,
-                    wildcard=authz.wildcard,
-                    initial_state=authz.status,
-                    challenges=[
-                        ChallengeRef(url=c.url, token=c.token, type=c.type)
-                        for c in authz.challenges
-                    ],
-                )
-            )
-            if authz.status == "valid":
-                continue
-            if authz.status != "pending":
-                raise OrderFailed(
-                    "invalid",
-                    f"authorization for {authz.dns_name} is {authz.status}: {authz.problem}",
-                )
-            offered = {c.type for c in authz.challenges}
-            selection = select_solver(
-                order.issuer.solvers, authz.dns_name, authz.wildcard, offered, order.labels
-            )
-            shown = f"*.{authz.dns_name}" if authz.wildcard else authz.dns_name
-            if selection is None:
-                raise OrderFailed(
-                    "errored",
-                    (
-                        f"no solver of issuer {order.issuer.name} can validate {shown}: the CA "
-                        f"offers {', '.join(sorted(offered)) or 'no supported challenge'}"
-                        + ("; a wildcard needs a DNS-01 solver" if authz.wildcard else "")
-                    ),
-                )
-            offer = next(c for c in authz.challenges if c.type == selection.solver.challenge_type)
-            name = f"{order.order_name}-{len(planned)}"
-            planned.append(
-                ChallengeProgress(
-                    spec=ChallengeSpec(
-                        name=name,
-                        namespace=order.namespace,
-                        order_name=order.order_name,
-                        dns_name=authz.dns_name,
-                        wildcard=authz.wildcard,
-                        type=offer.type,
-                        token=offer.token,
-                        key=offer.key,
-                        url=offer.url,
-                        authorization_url=authz.url,
-                        solver=selection.solver,
-                    )
-                )
-            )
-            self._event(
-                "Order",
-                order.order_name,
-                "Normal",
-                EventReason.CHALLENGE_CREATED,
-                challenge_created_message(name, authz.dns_name),
-            )
-        self._progress.challenges = planned
-        self._changed()
-        return planned
+    # -- challenges ---------------------------------------------------------------------
 
-    async def _solve_all(
-        self, challenges: list[ChallengeProgress], resource: Callable[[str], AcmeResource]
-    ) -> None:
-        tasks = [asyncio.create_task(self._solve(c, resource)) for c in challenges]
+    async def _solve_all(self, challenges: list[ChallengeProgress]) -> None:
+        tasks = [asyncio.create_task(self._solve(c)) for c in challenges]
         if not tasks:
             return
         try:
@@ -371,13 +318,12 @@ class OrderWorkflow:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
 
-    async def _solve(
-        self, challenge: ChallengeProgress, resource: Callable[[str], AcmeResource]
-    ) -> None:
-        spec = challenge.spec
-        shown = f"*.{spec.dns_name}" if spec.wildcard else spec.dns_name
+    async def _solve(self, challenge: ChallengeProgress) -> None:
         self._challenge_event(
-            challenge, "Normal", EventReason.CHALLENGE_STARTED, "Challenge scheduled for processing"
+            challenge,
+            EventType.NORMAL,
+            EventReason.CHALLENGE_STARTED,
+            "Challenge scheduled for processing",
         )
         challenge.processing = True
         self._changed()
@@ -385,33 +331,24 @@ class OrderWorkflow:
         # with GeneratorExit and no activity may start; the run resumes from history on
         # another worker, which cleans up there.
         try:
-            await self._verify(challenge, resource, shown)
+            presenting_since = workflow.now()
+            await self._present(challenge)
+            await self._self_check(challenge)
+            await self._validate(challenge, presenting_since)
         except (OrderFailed, asyncio.CancelledError):
-            await self._clean_up(challenge, shown)
+            await self._clean_up(challenge)
             raise
-        await self._clean_up(challenge, shown)
+        await self._clean_up(challenge)
 
-    async def _verify(
-        self, challenge: ChallengeProgress, resource: Callable[[str], AcmeResource], shown: str
-    ) -> None:
-        """Present, self-check, accept and wait for the CA; the caller cleans up."""
+    async def _present(self, challenge: ChallengeProgress) -> None:
         spec = challenge.spec
-        http = spec.type == ChallengeType.HTTP01
-        kind = "http01" if http else "dns01"
-        presenting_since = workflow.now()
-        self._challenge_step(challenge, f"presenting {spec.type}")
         try:
-            await self._call(
-                Http01Activities.present_http01 if http else Dns01Activities.present_dns01,
-                spec,
-                summary=f"present {spec.type} for {shown}",
-                solver=True,
-            )
+            await self._run_solver(challenge, SOLVER_ACTIVITIES[spec.type].present, "presenting")
         except OrderFailed as failure:
             challenge.reason = failure.reason
             self._challenge_event(
                 challenge,
-                "Warning",
+                EventType.WARNING,
                 EventReason.PRESENT_ERROR,
                 f"Error presenting challenge: {failure.reason}",
             )
@@ -419,159 +356,157 @@ class OrderWorkflow:
         challenge.presented = True
         self._challenge_event(
             challenge,
-            "Normal",
+            EventType.NORMAL,
             EventReason.CHALLENGE_PRESENTED,
             f"Presented challenge using {spec.type} challenge mechanism",
         )
-        await self._self_check(challenge, kind, shown)
-        self._challenge_step(challenge, "accepted; waiting for the CA to validate")
-        await self._call(
-            AcmeOrderActivities.accept_challenge,
-            resource(spec.url),
-            summary=f"accept {spec.type} for {shown}",
-        )
-        challenge.state = "processing"
-        self._changed()
-        authz: AuthorizationState = await self._call(
-            AcmeOrderActivities.await_authorization,
-            resource(spec.authorization_url),
-            summary=f"wait for CA validation of {shown}",
-            poll=True,
-            timeout=timedelta(seconds=self._timeouts.validation_s),
-        )
-        record_challenge_verdict(spec.type, presenting_since)
-        if authz.status != "valid":
-            challenge.state = "invalid"
-            challenge.reason = authz.problem or f"authorization is {authz.status}"
-            self._challenge_event(
-                challenge,
-                "Warning",
-                EventReason.CHALLENGE_FAILED,
-                f"Accepting challenge authorization failed: {challenge.reason}",
-            )
-            raise OrderFailed(
-                "invalid", f"authorization for {shown} is {authz.status}: {challenge.reason}"
-            )
-        challenge.state = "valid"
-        challenge.reason = ""
-        self._challenge_event(
-            challenge,
-            "Normal",
-            EventReason.DOMAIN_VERIFIED,
-            domain_verified_message(spec.dns_name, spec.type),
-        )
 
-    async def _self_check(self, challenge: ChallengeProgress, kind: str, shown: str) -> None:
+    async def _self_check(self, challenge: ChallengeProgress) -> None:
         """Poll until the world serves what was presented; the reason says what it sees."""
         spec = challenge.spec
-        deadline = workflow.now() + timedelta(seconds=self._timeouts.self_check_s)
+        timeout_s = self._order.timeouts.self_check_s
+        deadline = workflow.now() + timedelta(seconds=timeout_s)
         delay = _SELF_CHECK_FIRST_DELAY
-        self._challenge_step(challenge, "self-checking")
-        while True:
-            result: SelfCheckResult = await self._call(
-                Http01Activities.self_check_http01
-                if kind == "http01"
-                else Dns01Activities.self_check_dns01,
-                spec,
-                summary=f"self-check {spec.type} for {shown}",
-                solver=True,
+        check = Step(
+            SOLVER_ACTIVITIES[spec.type].self_check,
+            "self-checking",
+            SOLVER,
+            SelfCheckResult,
+            subject=_subject(spec),
+        )
+        while not (result := await self._run(check, spec, on=challenge)).passed:
+            self._set_reason(
+                challenge, f"Waiting for {spec.type} challenge propagation: {result.reason}"
             )
-            if result.passed:
-                if challenge.reason:
-                    challenge.reason = ""
-                    self._changed()
-                return
-            reason = f"Waiting for {spec.type} challenge propagation: {result.reason}"
-            if reason != challenge.reason:
-                challenge.reason = reason
-                self._changed()
             if workflow.now() >= deadline:
                 raise OrderFailed(
-                    "errored",
-                    f"self-check for {shown} did not pass within "
-                    f"{self._timeouts.self_check_s:.0f}s: "
+                    OrderState.ERRORED,
+                    f"self-check for {spec.shown_name} did not pass within {timeout_s:.0f}s: "
                     f"{result.reason}",
                 )
             await workflow.sleep(delay)
             delay = min(delay * 2, _SELF_CHECK_MAX_DELAY)
+        self._set_reason(challenge, "")
 
-    async def _clean_up(self, challenge: ChallengeProgress, shown: str) -> None:
+    async def _validate(self, challenge: ChallengeProgress, presenting_since: datetime) -> None:
+        """Accept the challenge and wait for the CA's verdict on its authorization."""
         spec = challenge.spec
+        await self._run(
+            Step(
+                ActivityName.ACCEPT_CHALLENGE,
+                "accepting",
+                ACME_CALL,
+                NOTHING,
+                subject=_subject(spec),
+            ),
+            self._resource(spec.url),
+            on=challenge,
+        )
+        challenge.state = ChallengeState.PROCESSING
+        self._changed()
+        authz = await self._run(
+            Step(
+                ActivityName.AWAIT_AUTHORIZATION,
+                "waiting for the CA to validate",
+                POLL,
+                AuthorizationState,
+                subject=_subject(spec),
+                timeout=timedelta(seconds=self._order.timeouts.validation_s),
+            ),
+            self._resource(spec.authorization_url),
+            on=challenge,
+        )
+        record_challenge_verdict(spec.type, presenting_since)
+        if authz.status != AuthorizationStatus.VALID:
+            self._invalid(challenge, authz)
+        challenge.state = ChallengeState.VALID
+        challenge.reason = ""
+        self._challenge_event(
+            challenge,
+            EventType.NORMAL,
+            EventReason.DOMAIN_VERIFIED,
+            domain_verified_message(spec.dns_name, spec.type),
+        )
+
+    def _invalid(self, challenge: ChallengeProgress, authz: AuthorizationState) -> NoReturn:
+        challenge.state = ChallengeState.INVALID
+        challenge.reason = authz.problem or f"authorization is {authz.status}"
+        self._challenge_event(
+            challenge,
+            EventType.WARNING,
+            EventReason.CHALLENGE_FAILED,
+            f"Accepting challenge authorization failed: {challenge.reason}",
+        )
+        raise OrderFailed(
+            OrderState.INVALID,
+            f"authorization for {challenge.spec.shown_name} is {authz.status}: {challenge.reason}",
+        )
+
+    async def _clean_up(self, challenge: ChallengeProgress) -> None:
         challenge.processing = False
+        clean_up = SOLVER_ACTIVITIES[challenge.spec.type].clean_up
         try:
-            await self._call(
-                Http01Activities.clean_up_http01
-                if spec.type == ChallengeType.HTTP01
-                else Dns01Activities.clean_up_dns01,
-                spec,
-                summary=f"clean up {spec.type} for {shown}",
-                solver=True,
-            )
-            challenge.presented = False
-            self._changed()
-            self._challenge_step(challenge, f"{challenge.state}; cleaned up")
+            await self._run_solver(challenge, clean_up, "cleaning up")
         except OrderFailed as failure:
             self._challenge_event(
                 challenge,
-                "Warning",
+                EventType.WARNING,
                 EventReason.CLEAN_UP_ERROR,
                 f"Error cleaning up challenge: {failure.reason}",
             )
+            return
+        challenge.presented = False
+        self._changed()
+        self._challenge_step(challenge, f"{challenge.state}; cleaned up")
 
-    async def _after_cancellation(self, order: OrderInput) -> None:
+    async def _after_cancellation(self) -> None:
         """Clean-up has run in each challenge; give back what the CA still holds open.
 
         Best effort and brief: the account may be gone with its namespace, and a
         cancelled order must not linger on a CA that stopped answering.
         """
-        account_uri = self._account_uri
-        pending = [c for c in self._progress.challenges if c.state not in ("valid",)]
-        for challenge in pending if account_uri else []:
+        unsolved = [c for c in self._progress.challenges if c.state != ChallengeState.VALID]
+        for challenge in unsolved if self._account else []:
+            spec = challenge.spec
             try:
-                await self._call(
-                    AcmeOrderActivities.deactivate_authorization,
-                    AcmeResource(
-                        account=AccountRef.of(order.issuer, account_uri),
-                        url=challenge.spec.authorization_url,
+                await self._run(
+                    Step(
+                        ActivityName.DEACTIVATE_AUTHORIZATION,
+                        f"deactivating the authorization for {spec.dns_name}",
+                        ACME_CALL,
+                        NOTHING,
+                        timeout=_GIVE_BACK_TIMEOUT,
                     ),
-                    summary=f"deactivate authorization for {challenge.spec.dns_name}",
-                    timeout=_GIVE_BACK_TIMEOUT,
+                    self._resource(spec.authorization_url),
                 )
             except OrderFailed as failure:
                 workflow.logger.info("could not deactivate: %s", failure.reason)
-        self._finish("errored", CANCELLED_REASON)
+        self._finish(OrderState.ERRORED, CANCELLED_REASON)
 
     # -- calling activities -------------------------------------------------------------
 
-    @property
-    def _timeouts(self) -> OrderTimeouts:
-        assert self._input is not None
-        return self._input.timeouts
+    async def _run_solver(
+        self, challenge: ChallengeProgress, activity: ActivityName, description: str
+    ) -> None:
+        spec = challenge.spec
+        await self._run(
+            Step(activity, description, SOLVER, NOTHING, subject=_subject(spec)), spec, on=challenge
+        )
 
-    async def _call(
-        self,
-        activity: Any,
-        arg: Any,
-        *,
-        summary: str,
-        poll: bool = False,
-        solver: bool = False,
-        timeout: timedelta | None = None,
-        heartbeat: timedelta | None = None,
-    ) -> Any:
-        """Run one activity; a terminal failure becomes ``OrderFailed('errored', ...)``."""
-        retry = _POLL_RETRY if poll else _SOLVER_RETRY if solver else _ACME_RETRY
-        total = timeout or timedelta(seconds=self._timeouts.acme_call_s)
+    def _resource(self, url: str) -> AcmeResource:
+        assert self._account is not None, "no ACME resource before the account is known"
+        return AcmeResource(account=self._account, url=url)
+
+    async def _run(self, step: Step[T], arg: object, *, on: ChallengeProgress | None = None) -> T:
+        """Run one step, shown as the order's (or ``on``'s) step; a terminal failure ends
+        the order ``errored``."""
+        if on is None:
+            self._step(step.description)
+        else:
+            self._challenge_step(on, step.description)
+        total = step.timeout or timedelta(seconds=self._order.timeouts.acme_call_s)
         try:
-            return await workflow.execute_activity_method(
-                activity,
-                arg,
-                start_to_close_timeout=_CALL_TIMEOUT,
-                schedule_to_close_timeout=total,
-                heartbeat_timeout=heartbeat,
-                retry_policy=retry,
-                summary=summary,
-            )
+            return await execute(step, arg, timeout=total)
         except ActivityError as error:
             if isinstance(error.cause, CancelledError):
                 # Only a cancellation cancels an activity (the workflow's, or a failed
@@ -579,125 +514,84 @@ class OrderWorkflow:
                 raise asyncio.CancelledError() from error
             message = _failure_message(error)
             if error.retry_state == RetryState.TIMEOUT:
-                message = f"{summary}: gave up after {total.total_seconds():.0f}s: {message}"
-            raise OrderFailed("errored", message) from error
+                message = f"{step.summary}: gave up after {total.total_seconds():.0f}s: {message}"
+            raise OrderFailed(OrderState.ERRORED, message) from error
 
     # -- progress -----------------------------------------------------------------------
 
+    def _update(self, progress: OrderProgress) -> OrderUpdate:
+        return OrderUpdate(
+            workflow_id=workflow.info().workflow_id,
+            namespace=self._order.namespace,
+            order_name=self._order.order_name,
+            resource_uid=self._order.resource_uid,
+            progress=progress,
+        )
+
+    def _show(self) -> None:
+        workflow.set_current_details(self._progress.describe())
+
     def _changed(self) -> None:
         """Something Kubernetes shows changed: observers get a new snapshot."""
-        self._progress.version += 1
-        workflow.set_current_details(self._progress.describe())
+        self._publisher.changed()
+        self._show()
 
     def _step(self, step: str) -> None:
         """Steps show in the Temporal UI and queries only, so they publish nothing."""
         self._progress.step = step
-        workflow.set_current_details(self._progress.describe())
+        self._show()
 
     def _challenge_step(self, challenge: ChallengeProgress, step: str) -> None:
         challenge.step = step
-        workflow.set_current_details(self._progress.describe())
+        self._show()
 
-    def _set_state(self, state: str, step: str) -> None:
+    def _set_reason(self, challenge: ChallengeProgress, reason: str) -> None:
+        if reason != challenge.reason:
+            challenge.reason = reason
+            self._changed()
+
+    def _set_state(self, state: str) -> None:
         if state != self._progress.state:
             self._progress.state = state
             workflow.upsert_search_attributes([attrs.ORDER_STATE.value_set(state)])
-        self._progress.step = step
         self._changed()
 
     def _finish(self, state: str, reason: str) -> None:
         self._progress.reason = reason
-        if state != "valid":
+        if state != OrderState.VALID:
             self._progress.failure_time = workflow.now().isoformat()
-            if self._input is not None:
-                self._event(
-                    "Order", self._input.order_name, "Warning", EventReason.ORDER_FAILED, reason
-                )
-        self._set_state(state, "done" if state == "valid" else f"{state}: {reason}")
+            self._event(
+                ObjectKind.ORDER,
+                self._order.order_name,
+                EventType.WARNING,
+                EventReason.ORDER_FAILED,
+                reason,
+            )
+        self._progress.step = "done" if state == OrderState.VALID else f"{state}: {reason}"
+        self._set_state(state)
         record_order_finished(state)
 
-    def _event(self, kind: str, name: str, event_type: str, reason: str, message: str) -> None:
-        self._progress.events.append(
-            OrderEvent(
-                seq=len(self._progress.events),
-                at=workflow.now().isoformat(),
-                kind=kind,
-                object_name=name,
-                type=event_type,
-                reason=reason,
-                message=message,
-            )
-        )
-        self._changed()
+    def _event(
+        self, kind: ObjectKind, name: str, type: EventType, reason: EventReason, message: str
+    ) -> None:
+        self._publisher.event(kind=kind, name=name, type=type, reason=reason, message=message)
+        self._show()
 
     def _challenge_event(
-        self, challenge: ChallengeProgress, event_type: str, reason: str, message: str
+        self, challenge: ChallengeProgress, type: EventType, reason: EventReason, message: str
     ) -> None:
-        self._event("Challenge", challenge.spec.name, event_type, reason, message)
+        self._event(ObjectKind.CHALLENGE, challenge.spec.name, type, reason, message)
 
-    def _upsert_identity(self, order: OrderInput) -> None:
-        names = list(
-            dict.fromkeys(
-                ([order.names.common_name] if order.names.common_name else [])
-                + order.names.dns_names
-                + order.names.ip_addresses
-            )
-        )
+    def _upsert_identity(self) -> None:
+        order = self._order
         pairs: list[SearchAttributeUpdate[Any]] = [
             attrs.ORDER_NAME.value_set(order.order_name),
             attrs.ISSUER_NAME.value_set(order.issuer.name),
-            attrs.DOMAINS.value_set(names),
+            attrs.DOMAINS.value_set(order.names.all()),
         ]
         if order.namespace:
             pairs.append(attrs.ORDER_NAMESPACE.value_set(order.namespace))
         if order.certificate_name:
             pairs.append(attrs.CERTIFICATE_NAME.value_set(order.certificate_name))
         workflow.upsert_search_attributes(pairs)
-        workflow.set_current_details(self._progress.describe())
-
-    # -- publishing to the observer ----------------------------------------------------
-
-    async def _publish_changes(self) -> None:
-        """Deliver the newest snapshot whenever it changes; slow observers see fewer."""
-        assert self._input is not None
-        order = self._input
-        if not order.observer_task_queue:
-            return
-        while True:
-            await workflow.wait_condition(
-                lambda: self._progress.version > self._published or self._closing
-            )
-            if self._progress.version <= self._published:
-                return
-            version = self._progress.version
-            update = OrderUpdate(
-                workflow_id=workflow.info().workflow_id,
-                namespace=order.namespace,
-                order_name=order.order_name,
-                resource_uid=order.resource_uid,
-                progress=copy.deepcopy(self._progress),
-            )
-            await workflow.execute_activity(
-                ActivityName.PUBLISH_ORDER_PROGRESS,
-                update,
-                task_queue=order.observer_task_queue,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(milliseconds=500),
-                    maximum_interval=timedelta(seconds=30),
-                ),
-                summary=f"publish progress v{version}",
-            )
-            self._published = version
-
-    async def _stop_publishing(self, publisher: asyncio.Task[None]) -> None:
-        """Observers see the final snapshot before the run ends."""
-        self._closing = True
-        await self._flush()
-        await publisher
-
-    async def _flush(self) -> None:
-        """Wait until observers have seen everything so far (Challenges exist, final state)."""
-        assert self._input is not None
-        if self._input.observer_task_queue:
-            await workflow.wait_condition(lambda: self._published >= self._progress.version)
+        self._show()

@@ -8,14 +8,12 @@ DNS-01). Among applicable solvers the most specific selector wins: an exact
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
-from temporalio import workflow
-
-with workflow.unsafe.imports_passed_through():
-    from acmeflow.contracts.issuer import SolverConfig, SolverSelector
-    from acmeflow.contracts.states import ChallengeType
+from acmeflow.contracts.issuer import SolverConfig, SolverSelector
+from acmeflow.contracts.states import ChallengeType
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ def _zone_labels(dns_name: str, zones: list[str]) -> int:
 
 
 def _score(
-    selector: SolverSelector | None, dns_name: str, wildcard: bool, labels: dict[str, str]
+    selector: SolverSelector | None, dns_name: str, wildcard: bool, labels: Mapping[str, str]
 ) -> tuple[int, int, int] | None:
     """(exact name, zone labels, label count); None if the selector rules the solver out."""
     if selector is None:
@@ -54,11 +52,11 @@ def _score(
 
 
 def select_solver(
-    solvers: list[SolverConfig],
+    solvers: Sequence[SolverConfig],
     dns_name: str,
     wildcard: bool,
     offered_types: AbstractSet[str],
-    labels: dict[str, str],
+    labels: Mapping[str, str],
 ) -> Selection | None:
     best: tuple[tuple[int, int, int], int] | None = None
     for index, solver in enumerate(solvers):

@@ -48,6 +48,29 @@ class ObjectKind(StrEnum):
     CERTIFICATE = "Certificate"
 
 
+class ConditionStatus(StrEnum):
+    """A Kubernetes condition's ``status``."""
+
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class ConditionReason(StrEnum):
+    """Reasons of the Certificate's and the Issuer's conditions, as cert-manager spells them."""
+
+    # Certificate Ready
+    PENDING = "Pending"
+    READY = "Ready"
+    FAILED = "Failed"
+    SECRET_CONFLICT = "SecretConflict"
+    # Certificate Issuing
+    ISSUING = "Issuing"
+    # Issuer Ready
+    ACCOUNT_REGISTERED = "ACMEAccountRegistered"
+    ACCOUNT_REGISTRATION_FAILED = "ErrRegisterACMEAccount"
+
+
 def challenge_created_message(challenge: str, dns_name: str) -> str:
     return f'Created Challenge resource "{challenge}" for domain "{dns_name}"'
 
@@ -143,8 +166,8 @@ class CertificateStatus:
     """Everything the bridge writes to the Certificate's status, plus its events."""
 
     version: int = 0
-    ready: str = "Unknown"
-    ready_reason: str = "Pending"
+    ready: str = ConditionStatus.UNKNOWN
+    ready_reason: str = ConditionReason.PENDING
     ready_message: str = "Certificate is being prepared"
     issuing: bool = False
     issuing_reason: str = ""
@@ -171,12 +194,14 @@ class CertificateUpdate:
 @dataclass
 class IssuerStatus:
     version: int = 0
-    ready: str = "Unknown"
-    reason: str = "Pending"
+    ready: str = ConditionStatus.UNKNOWN
+    reason: str = ConditionReason.PENDING
     message: str = "Registering the ACME account"
     account_uri: str = ""
     email: str = ""
     observed_generation: int = 0
+    events: list[OrderEvent] = field(default_factory=list)
+    """Events about the issuer (none so far): every snapshot a workflow publishes has them."""
 
 
 @dataclass

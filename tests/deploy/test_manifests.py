@@ -333,14 +333,9 @@ def test_the_docker_build_context_keeps_what_pip_install_needs() -> None:
         if line.strip() and not line.startswith("#")
     ]
     pyproject: dict[str, Any] = tomllib.loads((REPO / "pyproject.toml").read_text())
-    packages = [
-        path.name
-        for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
-        for path in REPO.glob(pattern.rstrip("*") + "*")
-        if (path / "__init__.py").exists()
-    ]
-    needed = ["pyproject.toml", pyproject["project"]["readme"], *packages]
-    assert {"acmeflow", "workflows", "activities", "worker", "k8s_bridge"} <= set(packages)
+    folders = sorted(set(pyproject["tool"]["setuptools"]["package-dir"].values()))
+    needed = ["pyproject.toml", pyproject["project"]["readme"], *folders]
+    assert {"acmeflow", "workflows", "activities", "worker", "k8s_bridge"} <= set(folders)
     for path in needed:
         assert (REPO / path).exists(), path
         excluded = [p for p in patterns if fnmatch(path, p.removeprefix("**/"))]

@@ -1,4 +1,10 @@
-"""Recorded histories replay against today's workflow code: non-determinism fails CI."""
+"""Recorded histories replay against today's workflow code: non-determinism fails CI.
+
+``order_wildcard_apex_http01`` is a real-stack order without an observer
+(record_history.py); the ``bridge_*`` ones are all three workflows publishing to a bridge,
+recorded on the time-skipping server by the code before issue 11 (record_histories.py in
+tests/workflows), so they stand for the workflows running when a worker is upgraded.
+"""
 
 from __future__ import annotations
 
