@@ -69,6 +69,7 @@ class Bridge:
             self.informers[ClusterIssuer.KIND],
             cluster_resource_namespace=config.cluster_resource_namespace,
         )
+        self._order_mirror = KubernetesOrderObserver(api, self._events, self.informers[Order.KIND])
         signalled = SignalledWorkflows(client, task_queue=config.worker_task_queue)
         self._signalled = signalled
         self._orders = OrderReconciler(
@@ -78,6 +79,7 @@ class Bridge:
             orders=self.informers[Order.KIND],
             issuers=self._issuers,
             events=self._events,
+            mirror=self._order_mirror,
         )
         self._certificates = CertificateReconciler(
             api=api,
@@ -142,9 +144,7 @@ class Bridge:
             if not await asyncio.to_thread(informer.wait_synced, SYNC_TIMEOUT_S):
                 raise RuntimeError(f"could not list {informer.name}; is the CRD installed?")
         mirrors = [
-            ObserverActivities(
-                KubernetesOrderObserver(self._api, self._events, self.informers[Order.KIND])
-            ),
+            ObserverActivities(self._order_mirror),
             ResourceMirrors(self._api, self._events),
         ]
         mirror = Worker(

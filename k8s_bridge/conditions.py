@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from acmeflow.crds.models import CertificateStatus, Condition, ConditionStatus, IssuerStatus
+from acmeflow.contracts.progress import ConditionStatus
+from acmeflow.crds.models import CertificateStatus, Condition, IssuerStatus
 from acmeflow.k8s_bridge.timestamps import now
 
 WithConditions = TypeVar("WithConditions", bound=CertificateStatus | IssuerStatus)

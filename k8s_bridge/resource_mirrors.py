@@ -13,14 +13,13 @@ from kubernetes.client.exceptions import ApiException
 from temporalio import activity
 
 from acmeflow.contracts.activities import ActivityName
-from acmeflow.contracts.progress import CertificateUpdate, IssuerUpdate
+from acmeflow.contracts.progress import CertificateUpdate, ConditionStatus, IssuerUpdate
 from acmeflow.contracts.progress import IssuerStatus as IssuerProgress
 from acmeflow.crds.models import (
     AcmeIssuerStatus,
     Certificate,
     CertificateStatus,
     ClusterIssuer,
-    ConditionStatus,
     Issuer,
     IssuerStatus,
     KubeResource,

@@ -49,7 +49,7 @@ class ObjectKind(StrEnum):
 
 
 class ConditionStatus(StrEnum):
-    """A Kubernetes condition's ``status``."""
+    """True, False or Unknown, as in metav1.Condition."""
 
     TRUE = "True"
     FALSE = "False"

@@ -18,6 +18,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from acmeflow.contracts.progress import ConditionStatus
 from acmeflow.contracts.states import AuthorizationStatus, ChallengeState, ChallengeType, OrderState
 
 GROUP: Final = "acmeflow.io"
@@ -151,14 +152,6 @@ HAS_IDENTIFIER = (
     " || (has(self.dnsNames) && size(self.dnsNames) > 0)"
     " || (has(self.ipAddresses) && size(self.ipAddresses) > 0)"
 )
-
-
-class ConditionStatus(StrEnum):
-    """True, False or Unknown, as in metav1.Condition."""
-
-    TRUE = "True"
-    FALSE = "False"
-    UNKNOWN = "Unknown"
 
 
 class TsigAlgorithm(StrEnum):
