@@ -6,8 +6,10 @@ the names below; the workflow never inspects ``acme`` or ``requests`` exceptions
     retryable (Temporal retries by the activity's policy)
     ├── AcmeUnavailable   5xx, connection/timeouts, TLS, unparseable replies
     ├── BadNonce          badNonce after the acme client's own single retry
-    ├── RateLimited       rateLimited; the next attempt waits the CA's Retry-After
     └── StillWaiting      a poll found the authorization/order not finished yet
+    not retried by Temporal; the workflow waits (details: [code, detail, wait_s])
+    └── RateLimited       rateLimited: the workflow sleeps the CA's Retry-After on a
+                          durable timer, however long, then runs the step again
     non-retryable (the workflow ends the order with the message as its reason)
     ├── AcmeProblem       any other ACME problem document (details: [code, detail])
     └── BadRequest        our input is wrong: CSR vs names, missing secret, bad config
@@ -15,10 +17,14 @@ the names below; the workflow never inspects ``acme`` or ``requests`` exceptions
 ``details[0]`` of an ``AcmeProblem`` is the RFC 8555 problem code (``rejectedIdentifier``,
 ``caa``, ``malformed``, ``unauthorized`` ...) so the reason can name it.
 
+A rate limit is not an activity retry because Temporal never schedules a retry beyond the
+step's schedule-to-close timeout, and a CA's Retry-After is often hours: the step's
+timeout bounds retrying an unreachable CA, never a wait the CA asked for.
+
 Each classification inside an activity is counted once, here:
 ``acmeflow_acme_errors_total{problem}`` (the problem code, or the taxonomy type when the CA
-sent no problem document) and ``acmeflow_rate_limit_wait_seconds_total`` (the delay a
-``RateLimited`` retry waits: the CA's Retry-After, else the default).
+sent no problem document) and ``acmeflow_rate_limit_wait_seconds_total`` (the wait a
+``RateLimited`` answer imposes: the CA's Retry-After, else the default).
 """
 
 from __future__ import annotations
@@ -63,12 +69,15 @@ def still_waiting(message: str, retry_after: datetime.timedelta | None = None) -
 def retry_after_delay(
     header: str | None, now: datetime.datetime | None = None
 ) -> datetime.timedelta | None:
-    """Parse a Retry-After header (seconds or HTTP date) into a delay."""
+    """Parse a Retry-After header (seconds or HTTP date) into a delay; None if unreadable."""
     if not header:
         return None
     header = header.strip()
     if header.isdigit():
-        return datetime.timedelta(seconds=int(header))
+        try:
+            return datetime.timedelta(seconds=int(header))
+        except OverflowError:  # beyond datetime's range: unreadable, not forever
+            return None
     try:
         when = parsedate_to_datetime(header)
     except (TypeError, ValueError):
@@ -77,6 +86,18 @@ def retry_after_delay(
         when = when.replace(tzinfo=datetime.UTC)
     now = now or datetime.datetime.now(datetime.UTC)
     return max(datetime.timedelta(0), when - now)
+
+
+def rate_limited(message: str, *, detail: str, wait: datetime.timedelta) -> ApplicationError:
+    """The CA asked to come back after ``wait``: the workflow waits, not Temporal's retry."""
+    return ApplicationError(
+        message,
+        "rateLimited",
+        detail,
+        math.ceil(wait.total_seconds()),
+        type=RATE_LIMITED,
+        non_retryable=True,
+    )
 
 
 def classify_problem(
@@ -88,13 +109,8 @@ def classify_problem(
     if code == "badNonce":
         return ApplicationError(message, code, type=BAD_NONCE)
     if code == "rateLimited":
-        return ApplicationError(
-            message,
-            code,
-            str(detail),
-            type=RATE_LIMITED,
-            next_retry_delay=DEFAULT_RATE_LIMIT_DELAY if retry_after is None else retry_after,
-        )
+        wait = DEFAULT_RATE_LIMIT_DELAY if retry_after is None else retry_after
+        return rate_limited(message, detail=str(detail), wait=wait)
     if code == "serverInternal":
         return ApplicationError(message, code, type=ACME_UNAVAILABLE)
     return ApplicationError(message, code, str(detail), type=ACME_PROBLEM, non_retryable=True)
@@ -145,10 +161,10 @@ def problem_label(error: BaseException, classified: ApplicationError) -> str:
 
 
 def rate_limit_wait_seconds(classified: ApplicationError) -> int:
-    """Whole seconds a ``RateLimited`` retry waits (rounded up); 0 for anything else."""
-    if classified.type != RATE_LIMITED or classified.next_retry_delay is None:
+    """Whole seconds a ``RateLimited`` answer asks to wait (rounded up); 0 for anything else."""
+    if classified.type != RATE_LIMITED or len(classified.details) < 3:
         return 0
-    return math.ceil(classified.next_retry_delay.total_seconds())
+    return int(classified.details[2])
 
 
 def count_acme_error(error: BaseException, classified: ApplicationError) -> None:

@@ -36,9 +36,9 @@ is a precondition."""
 
 OPAQUE_SECRET_TYPE: Final = "Opaque"
 
-REQUEST_TIMEOUT: Final = (5.0, 20.0)
+REQUEST_TIMEOUT: Final = (3.0, 6.0)
 """(connect, read) seconds for one API call, so a stalled API server becomes a retryable
-error that says so, well before the activity's own timeout."""
+error that says so, well before the activity's own timeout (10 s for an Order's steps)."""
 
 KUBERNETES_ERRORS: Final = (ApiException, HTTPError, OSError)
 """What a call through the ``kubernetes`` client raises when the API server says no or is away."""

@@ -4,6 +4,11 @@ Workflows schedule activities by name (``ActivityName``), never by importing the
 runs them; ``returns`` decodes the result into its contract type. A step's description is
 written once and serves twice: as the step text in the Temporal UI's current details and
 as the activity's summary in the history.
+
+A step's attempt (start-to-close) timeout is how long Temporal waits before it retries an
+attempt whose worker died, so it is short: ``ATTEMPT`` fits one protocol call, a poll or a
+solver step, whose every network timeout is shorter still (the ACME client's HTTP timeout,
+DNS queries, Kubernetes requests). A step that legitimately runs longer heartbeats.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from acmeflow.contracts.states import ChallengeType
 T = TypeVar("T")
 NOTHING: Final = type(None)
 """``returns`` of an activity that returns nothing."""
+ATTEMPT: Final = timedelta(seconds=10)
+"""One attempt of a single call: a worker's death is noticed, and the step retried, then."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,8 @@ class Step(Generic[T]):
     """What the step acts on when its description leaves it out (``HTTP-01 for a.example``)."""
     timeout: timedelta | None = None
     """How long the step may take over all attempts (schedule-to-close)."""
-    attempt_timeout: timedelta = timedelta(seconds=30)
+    attempt_timeout: timedelta = ATTEMPT
+    """One attempt (start-to-close); longer only with a ``heartbeat`` that notices a death."""
     heartbeat: timedelta | None = None
 
     @property

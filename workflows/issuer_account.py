@@ -3,7 +3,8 @@
 One workflow per Issuer/ClusterIssuer. It registers (or finds) the account; while the CA
 is unreachable or refuses, it says why in the Ready condition and tries again with
 back-off (5 s doubling to 5 min), so the issuer recovers by itself when the server comes
-back. A spec change (the ``update`` signal) starts over at once with the new settings.
+back; a ``rateLimited`` answer waits exactly the CA's Retry-After instead. A spec change
+(the ``update`` signal) starts over at once with the new settings.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from acmeflow.contracts.progress import (
     IssuerUpdate,
 )
 from acmeflow.workflows.activity_steps import Step, execute
+from acmeflow.workflows.order import RateLimit, rate_limited_message
 from acmeflow.workflows.retry_policies import ACCOUNT_REGISTRATION
 from acmeflow.workflows.snapshot_publisher import SnapshotPublisher
 
@@ -49,6 +51,8 @@ class IssuerAccountWorkflow:
         self._input = start
         self._status = IssuerStatus()
         self._updated = False
+        self._ca_asked: timedelta | None = None
+        """The wait a rate-limited registration was told to keep, if it was."""
         self._publisher = SnapshotPublisher(
             self._status, ActivityName.PUBLISH_ISSUER_STATUS, to=start.observer_task_queue
         )
@@ -74,16 +78,20 @@ class IssuerAccountWorkflow:
                 await workflow.wait_condition(lambda: self._updated)
                 continue
             try:
-                await workflow.wait_condition(lambda: self._updated, timeout=delay)
+                await workflow.wait_condition(
+                    lambda: self._updated, timeout=self._ca_asked or delay
+                )
                 delay = FIRST_RETRY
             except TimeoutError:
-                delay = min(delay * 2, MAX_RETRY)
+                if self._ca_asked is None:
+                    delay = min(delay * 2, MAX_RETRY)
         await self._publisher.stop()
         workflow.continue_as_new(self._input)
 
     async def _register(self) -> bool:
         """One registration attempt; the Ready condition says how it went."""
         current = self._input
+        self._ca_asked = None
         try:
             uri = await execute(
                 Step(
@@ -96,6 +104,10 @@ class IssuerAccountWorkflow:
             )
         except ActivityError as error:
             message = getattr(error.cause, "message", None) or str(error)
+            limit = RateLimit.behind(error)
+            if limit is not None:
+                self._ca_asked = limit.wait
+                message = rate_limited_message(workflow.now() + limit.wait, limit.detail)
             await self._set_ready(
                 ConditionStatus.FALSE,
                 ConditionReason.ACCOUNT_REGISTRATION_FAILED,

@@ -7,12 +7,16 @@ accept, wait for the CA, clean up. Then finalize with the CSR, wait while the CA
 said so) or ``errored`` (acmeflow gave up) with a reason a person can act on, and the
 workflow run fails with that reason so Temporal shows it too. Cancellation cleans up
 what was presented and deactivates pending authorizations.
+
+A CA's ``rateLimited`` answer to any step is not a failure: the order says until when it
+waits (reason and a Warning Event), sleeps on a durable timer for exactly the CA's
+Retry-After, however long, and runs the step again, for as long as the CA keeps asking.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, NoReturn, TypeVar
 
@@ -37,6 +41,7 @@ from acmeflow.contracts.acme import (
 )
 from acmeflow.contracts.activities import ActivityName
 from acmeflow.contracts.challenge import ChallengeSpec, SelfCheckResult
+from acmeflow.contracts.errors import RATE_LIMITED
 from acmeflow.contracts.issuer import AccountRef, IssuerConfig
 from acmeflow.contracts.names import RequestedNames
 from acmeflow.contracts.progress import (
@@ -51,7 +56,13 @@ from acmeflow.contracts.progress import (
 )
 from acmeflow.contracts.states import AuthorizationStatus, ChallengeState, OrderState
 from acmeflow.workflows import search_attributes as attrs
-from acmeflow.workflows.activity_steps import NOTHING, SOLVER_ACTIVITIES, Step, execute
+from acmeflow.workflows.activity_steps import (
+    ATTEMPT,
+    NOTHING,
+    SOLVER_ACTIVITIES,
+    Step,
+    execute,
+)
 from acmeflow.workflows.challenge_planning import OrderToPlan, plan_challenges
 from acmeflow.workflows.order_metrics import record_challenge_verdict, record_order_finished
 from acmeflow.workflows.retry_policies import ACME_CALL, POLL, SOLVER
@@ -61,6 +72,9 @@ CANCELLED_REASON = "Order cancelled through Temporal (workflow cancellation)"
 _GIVE_BACK_TIMEOUT: Final = timedelta(seconds=60)
 _SELF_CHECK_FIRST_DELAY: Final = timedelta(milliseconds=500)
 _SELF_CHECK_MAX_DELAY: Final = timedelta(seconds=30)
+_CREATE_ORDER_ATTEMPT: Final = timedelta(minutes=2)
+_UNSTATED_RATE_LIMIT: Final = timedelta(seconds=60)
+"""The wait of a ``RateLimited`` failure that carries none (the boundary always sets one)."""
 T = TypeVar("T")
 
 
@@ -69,7 +83,9 @@ class OrderTimeouts:
     """How long each kind of waiting may last before the order is ``errored``."""
 
     acme_call_s: float = 600.0
-    """Retrying an unreachable or failing CA (5xx, network, badNonce) for one step."""
+    """Retrying an unreachable or failing CA (5xx, network, badNonce) for one step.
+
+    A wait the CA asks for (``rateLimited`` with Retry-After) is not bounded by this."""
     self_check_s: float = 1800.0
     """A self-check that keeps failing (token not served, TXT not visible)."""
     validation_s: float = 600.0
@@ -123,6 +139,31 @@ def _failure_message(error: ActivityError) -> str:
     return message
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """The CA's ``rateLimited`` answer to a step: how long to stay away, and why."""
+
+    wait: timedelta
+    detail: str
+
+    @staticmethod
+    def behind(error: ActivityError) -> RateLimit | None:
+        """The rate limit that failed the step, if that is what failed it."""
+        cause = error.cause
+        if not isinstance(cause, ApplicationError) or cause.type != RATE_LIMITED:
+            return None
+        details = cause.details
+        detail = str(details[1]) if len(details) > 1 else cause.message
+        if len(details) > 2:
+            return RateLimit(wait=timedelta(seconds=float(details[2])), detail=detail)
+        return RateLimit(wait=_UNSTATED_RATE_LIMIT, detail=detail)
+
+
+def rate_limited_message(until: datetime, detail: str) -> str:
+    """The Order's reason and Event while it waits out the CA's rate limit."""
+    return f"rate limited by the CA until {until:%Y-%m-%dT%H:%M:%SZ}: {detail}"
+
+
 def _subject(spec: ChallengeSpec) -> str:
     return f"{spec.type} for {spec.shown_name}"
 
@@ -134,6 +175,8 @@ class OrderWorkflow:
         self._order = order
         self._progress = OrderProgress()
         self._account: AccountRef | None = None
+        self._rate_limits: list[str] = []
+        """The reason of each step waiting out a rate limit now, oldest first."""
         self._publisher = SnapshotPublisher(
             self._progress, ActivityName.PUBLISH_ORDER_PROGRESS, to=order.observer_task_queue
         )
@@ -200,17 +243,23 @@ class OrderWorkflow:
             order.issuer,
         )
         self._account = AccountRef.of(order.issuer, account_uri)
+        request = CreateOrderInput(
+            account=self._account, csr_pem=order.request, profile=order.issuer.profile
+        )
         created = await self._run(
             Step(
                 ActivityName.CREATE_ORDER,
                 "creating the ACME order",
                 ACME_CALL,
                 AcmeOrderState,
-                heartbeat=timedelta(seconds=10),
+                # The heartbeat notices a dead worker; the attempt leaves room for the
+                # lookup of an earlier order, which heartbeats as it reads.
+                attempt_timeout=_CREATE_ORDER_ATTEMPT,
+                heartbeat=ATTEMPT,
             ),
-            CreateOrderInput(
-                account=self._account, csr_pem=order.request, profile=order.issuer.profile
-            ),
+            request,
+            # A rate limit may have hit after the CA created the order (reading it back).
+            again=replace(request, look_first=True),
         )
         self._progress.url = created.url
         self._progress.finalize_url = created.finalize_url
@@ -478,6 +527,7 @@ class OrderWorkflow:
                         timeout=_GIVE_BACK_TIMEOUT,
                     ),
                     self._resource(spec.authorization_url),
+                    patient=False,
                 )
             except OrderFailed as failure:
                 workflow.logger.info("could not deactivate: %s", failure.reason)
@@ -497,25 +547,74 @@ class OrderWorkflow:
         assert self._account is not None, "no ACME resource before the account is known"
         return AcmeResource(account=self._account, url=url)
 
-    async def _run(self, step: Step[T], arg: object, *, on: ChallengeProgress | None = None) -> T:
+    async def _run(
+        self,
+        step: Step[T],
+        arg: object,
+        *,
+        on: ChallengeProgress | None = None,
+        patient: bool = True,
+        again: object | None = None,
+    ) -> T:
         """Run one step, shown as the order's (or ``on``'s) step; a terminal failure ends
-        the order ``errored``."""
-        if on is None:
-            self._step(step.description)
-        else:
-            self._challenge_step(on, step.description)
+        the order ``errored``. A rate limit is waited out and the step runs again (with
+        ``again`` as its argument when given), with a timeout of its own, unless the
+        caller cannot wait (``patient=False``)."""
         total = step.timeout or timedelta(seconds=self._order.timeouts.acme_call_s)
+        while True:
+            if on is None:
+                self._step(step.description)
+            else:
+                self._challenge_step(on, step.description)
+            try:
+                return await execute(step, arg, timeout=total)
+            except ActivityError as error:
+                limit = self._rate_limit_or_fail(step, error, total, patient=patient)
+            await self._wait_out(limit)
+            arg = arg if again is None else again
+
+    def _rate_limit_or_fail(
+        self, step: Step[Any], error: ActivityError, total: timedelta, *, patient: bool
+    ) -> RateLimit:
+        """What a failed step means: a rate limit to wait out, or the end of the order."""
+        if isinstance(error.cause, CancelledError):
+            # Only a cancellation cancels an activity (the workflow's, or a failed
+            # sibling challenge's): carry on as one, so run() can give back and end.
+            raise asyncio.CancelledError() from error
+        limit = RateLimit.behind(error)
+        if limit is not None and patient:
+            return limit
+        message = _failure_message(error)
+        if error.retry_state == RetryState.TIMEOUT:
+            message = f"{step.summary}: gave up after {total.total_seconds():.0f}s: {message}"
+        raise OrderFailed(OrderState.ERRORED, message) from error
+
+    async def _wait_out(self, limit: RateLimit) -> None:
+        """Say until when the CA rate-limits us, sleep until then on a durable timer.
+
+        The wake-up is rounded up to the whole second the reason shows, so the step never
+        runs again before the time the Order said. Steps of several challenges may wait
+        at once: the reason shows the newest wait still running.
+        """
+        now = workflow.now()
+        until = (now + limit.wait + timedelta(microseconds=999_999)).replace(microsecond=0)
+        message = rate_limited_message(until, limit.detail)
+        self._rate_limits.append(message)
+        self._progress.reason = message
+        self._event(
+            ObjectKind.ORDER,
+            self._order.order_name,
+            EventType.WARNING,
+            EventReason.RATE_LIMITED,
+            message,
+        )
+        self._changed()
         try:
-            return await execute(step, arg, timeout=total)
-        except ActivityError as error:
-            if isinstance(error.cause, CancelledError):
-                # Only a cancellation cancels an activity (the workflow's, or a failed
-                # sibling challenge's): carry on as one, so run() can give back and end.
-                raise asyncio.CancelledError() from error
-            message = _failure_message(error)
-            if error.retry_state == RetryState.TIMEOUT:
-                message = f"{step.summary}: gave up after {total.total_seconds():.0f}s: {message}"
-            raise OrderFailed(OrderState.ERRORED, message) from error
+            await workflow.sleep(until - now)
+        finally:
+            self._rate_limits.remove(message)
+            self._progress.reason = self._rate_limits[-1] if self._rate_limits else ""
+        self._changed()
 
     # -- progress -----------------------------------------------------------------------
 

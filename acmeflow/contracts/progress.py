@@ -33,6 +33,8 @@ class EventReason(StrEnum):
     ISSUING = "Issuing"
     ISSUANCE_FAILED = "Failed"
     SECRET_CONFLICT = "SecretConflict"
+    # Order, while the CA's rate limit is waited out (a Warning; the Order stays non-final)
+    RATE_LIMITED = "RateLimited"
 
 
 class EventType(StrEnum):
@@ -66,6 +68,13 @@ class ConditionReason(StrEnum):
     SECRET_CONFLICT = "SecretConflict"
     # Certificate Issuing
     ISSUING = "Issuing"
+    # Certificate Ready and Issuing: why the TLS Secret is no good (cert-manager's reasons)
+    SECRET_MISSING = "DoesNotExist"
+    SECRET_DATA_MISSING = "MissingData"
+    INVALID_KEY_PAIR = "InvalidKeyPair"
+    INVALID_CERTIFICATE = "InvalidCertificate"
+    SECRET_MISMATCH = "SecretMismatch"
+    EXPIRED = "Expired"
     # Issuer Ready
     ACCOUNT_REGISTERED = "ACMEAccountRegistered"
     ACCOUNT_REGISTRATION_FAILED = "ErrRegisterACMEAccount"

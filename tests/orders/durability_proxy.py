@@ -7,7 +7,10 @@ request's ``Host`` (``relativeEndpoint`` in Pebble's ``wfe``), so forwarding the
 
 Because each test has its own proxy, counting here is immune to other traffic on the
 same Pebble. The proxy can also hold chosen requests, before or after Pebble saw them, so
-a test can kill the worker while a protocol step is in flight.
+a test can kill the worker while a protocol step is in flight, and it can answer chosen
+requests itself with an ACME problem Pebble would not send on cue: ``rateLimited`` (429
+with Retry-After, in seconds or as an HTTP date) or ``badNonce`` (400 with a fresh
+Replay-Nonce from Pebble, so the client can retry). Every exchange records when it came.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ import json
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Literal
@@ -37,6 +43,8 @@ _HOP_BY_HOP = {
     "upgrade",
     "content-length",
 }
+REFUSAL_DETAIL = "answered by the test's proxy in the CA's place"
+"""The problem document's ``detail`` of every refusal the proxy answers itself."""
 _UPSTREAM_TIMEOUT_S = 30.0
 _HOLD_LIMIT_S = 120.0
 
@@ -51,9 +59,22 @@ class Exchange:
     method: str
     path: str
     status: int
-    """Pebble's status; 0 when the request was dropped before reaching Pebble."""
+    """Pebble's status; 0 when the request was dropped before reaching Pebble; the proxy's
+    own when it answered in Pebble's place (``refused``)."""
     location: str = ""
     delivered_to_client: bool = True
+    refused: str = ""
+    """The ACME problem code the proxy answered with instead of Pebble, if it did."""
+    retry_after: str = ""
+    """The Retry-After header the proxy sent with its refusal."""
+    at: float = field(default_factory=time.time)
+    """When the proxy received the request (Unix time)."""
+
+    def earliest_retry(self) -> float:
+        """The Unix time before which the client was asked not to come back."""
+        if self.retry_after.isdigit():
+            return self.at + int(self.retry_after)
+        return parsedate_to_datetime(self.retry_after).timestamp()
 
 
 @dataclass
@@ -90,6 +111,27 @@ class _HoldRule:
     stage: Stage
 
 
+@dataclass
+class _RefusalRule:
+    """Answer the next ``remaining`` matching POSTs with ``problem`` instead of Pebble."""
+
+    path_prefix: str
+    remaining: int
+    problem: str
+    status: int
+    retry_after_s: int = 0
+    as_http_date: bool = False
+
+    def retry_after(self) -> str:
+        if not self.retry_after_s:
+            return ""
+        if not self.as_http_date:
+            return str(self.retry_after_s)
+        # Rounded up to the next whole second, so the date never asks for less.
+        later = datetime.now(UTC) + timedelta(seconds=self.retry_after_s + 1)
+        return format_datetime(later.replace(microsecond=0), usegmt=True)
+
+
 class AcmeProxy:
     """HTTPS on 127.0.0.1 forwarding to one Pebble; counts new-orders, holds on request."""
 
@@ -115,9 +157,11 @@ class AcmeProxy:
         )
         self._lock = threading.Lock()
         self._rules: list[_HoldRule] = []
+        self._refusals: list[_RefusalRule] = []
         self._held: list[HeldRequest] = []
         self._exchanges: list[Exchange] = []
         self.new_order_path = ""
+        self.new_nonce_path = ""
 
     @property
     def port(self) -> int:
@@ -145,6 +189,7 @@ class AcmeProxy:
             "request's Host so every later request passes through the proxy"
         )
         self.new_order_path = new_order.path
+        self.new_nonce_path = urlsplit(str(directory["newNonce"])).path
         return self
 
     def close(self) -> None:
@@ -174,6 +219,28 @@ class AcmeProxy:
         with self._lock:
             self._rules.clear()
 
+    def rate_limit(
+        self, path_prefix: str, *, times: int, retry_after_s: int, as_http_date: bool = False
+    ) -> None:
+        """Answer the next ``times`` POSTs under ``path_prefix`` with 429 ``rateLimited``.
+
+        Retry-After is ``retry_after_s`` seconds, or that long from now as an HTTP date.
+        """
+        rule = _RefusalRule(
+            path_prefix, times, "rateLimited", 429, retry_after_s, as_http_date=as_http_date
+        )
+        with self._lock:
+            self._refusals.append(rule)
+
+    def reject_nonces(self, path_prefix: str, *, times: int) -> None:
+        """Answer the next ``times`` POSTs under ``path_prefix`` with 400 ``badNonce``."""
+        with self._lock:
+            self._refusals.append(_RefusalRule(path_prefix, times, "badNonce", 400))
+
+    def refused(self, problem: str) -> list[Exchange]:
+        """The requests the proxy answered with ``problem`` itself, oldest first."""
+        return [e for e in self.exchanges if e.refused == problem]
+
     @property
     def held(self) -> list[HeldRequest]:
         """Requests parked now, oldest first (decided ones are removed)."""
@@ -194,6 +261,24 @@ class AcmeProxy:
         return [e.location for e in self.posts_to(self.new_order_path) if e.status == 201]
 
     # -- the proxy itself ------------------------------------------------------------------
+
+    def _refusal(self, method: str, path: str) -> _RefusalRule | None:
+        """The refusal rule this request uses up, if one still has answers left."""
+        with self._lock:
+            for rule in self._refusals:
+                if method == "POST" and rule.remaining and path.startswith(rule.path_prefix):
+                    rule.remaining -= 1
+                    return rule
+        return None
+
+    def _fresh_nonce(self, host: str) -> str:
+        """A nonce Pebble issued just now, for a badNonce answer the client can retry."""
+        status, _, headers, data = self._forward(
+            "GET", self.new_nonce_path, [("Host", host), ("User-Agent", "acmeflow-test")], b""
+        )
+        nonce = next((v for k, v in headers if k.lower() == "replay-nonce"), "")
+        assert nonce, f"Pebble gave no Replay-Nonce (HTTP {status}): {headers} {data!r}"
+        return nonce
 
     def _hold_stage(self, method: str, path: str) -> Stage | None:
         with self._lock:
@@ -278,6 +363,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         proxy = self.server.proxy
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        refusal = proxy._refusal(self.command, self.path)
+        if refusal is not None:
+            self._refuse(refusal)
+            return
         stage = proxy._hold_stage(self.command, self.path)
         if stage == "request" and not proxy._park(HeldRequest(self.command, self.path, stage)):
             proxy._record(Exchange(self.command, self.path, 0, delivered_to_client=False))
@@ -299,6 +388,36 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             exchange.delivered_to_client = False
             self.close_connection = True
             return
+        self._answer(status, reason, headers, data)
+
+    def _refuse(self, rule: _RefusalRule) -> None:
+        """Answer as an ACME server refusing the request, without asking Pebble."""
+        proxy = self.server.proxy
+        exchange = Exchange(
+            self.command,
+            self.path,
+            rule.status,
+            refused=rule.problem,
+            retry_after=rule.retry_after(),
+        )
+        problem = {
+            "type": f"urn:ietf:params:acme:error:{rule.problem}",
+            "detail": REFUSAL_DETAIL,
+            "status": rule.status,
+        }
+        headers = [
+            ("Content-Type", "application/problem+json"),
+            ("Replay-Nonce", proxy._fresh_nonce(self.headers.get("Host", ""))),
+        ]
+        if exchange.retry_after:
+            headers.append(("Retry-After", exchange.retry_after))
+        proxy._record(exchange)
+        reason = "Too Many Requests" if rule.status == 429 else "Bad Request"
+        self._answer(rule.status, reason, headers, json.dumps(problem).encode())
+
+    def _answer(
+        self, status: int, reason: str, headers: list[tuple[str, str]], data: bytes
+    ) -> None:
         self.send_response_only(status, reason)
         for name, value in headers:
             if name.lower() not in _HOP_BY_HOP:

@@ -27,6 +27,7 @@ from acmeflow.activities.errors import (
     acme_step,
     rate_limit_wait_seconds,
 )
+from acmeflow.activities.errors import rate_limited as rate_limited_error
 from tests.unit.test_errors import problem, problem_response
 
 
@@ -135,7 +136,7 @@ def test_outside_an_activity_nothing_is_counted(recorded: Recorded) -> None:
 
 
 def test_rate_limit_wait_rounds_up_and_ignores_other_errors() -> None:
-    waiting = ApplicationError("x", type=RATE_LIMITED, next_retry_delay=timedelta(seconds=1.2))
+    waiting = rate_limited_error("x", detail="slow down", wait=timedelta(seconds=1.2))
     assert rate_limit_wait_seconds(waiting) == 2
     assert rate_limit_wait_seconds(ApplicationError("x", type=RATE_LIMITED)) == 0
     still = ApplicationError("x", type="StillWaiting", next_retry_delay=timedelta(seconds=5))

@@ -81,24 +81,34 @@ def test_bad_nonce_is_retryable() -> None:
     assert "badNonce" in error.message
 
 
-def test_rate_limited_waits_for_retry_after() -> None:
+def test_rate_limited_is_left_to_the_workflow_with_the_wait_and_the_detail() -> None:
+    """Not an activity retry: Temporal never retries past the step's schedule-to-close."""
     error = classify_problem(
         problem("rateLimited", "too many certificates already issued"),
         datetime.timedelta(seconds=3600),
     )
     assert error.type == RATE_LIMITED
-    assert not error.non_retryable
-    assert error.next_retry_delay == datetime.timedelta(seconds=3600)
+    assert error.non_retryable
+    assert error.next_retry_delay is None
     assert "too many certificates already issued" in error.message
-    assert error.details[0] == "rateLimited"
+    assert list(error.details) == ["rateLimited", "too many certificates already issued", 3600]
 
 
 def test_rate_limited_without_retry_after_waits_the_default() -> None:
     error = classify_problem(problem("rateLimited", "slow down"), None)
     assert error.type == RATE_LIMITED
-    assert not error.non_retryable
-    assert error.next_retry_delay == DEFAULT_RATE_LIMIT_DELAY
-    assert error.next_retry_delay > datetime.timedelta(0)
+    assert error.non_retryable
+    assert error.details[2] == DEFAULT_RATE_LIMIT_DELAY.total_seconds() == 60
+
+
+def test_rate_limited_wait_rounds_up_to_whole_seconds() -> None:
+    error = classify_problem(problem("rateLimited", "x"), datetime.timedelta(seconds=11.2))
+    assert error.details[2] == 12
+
+
+def test_rate_limited_for_more_than_a_day_keeps_the_whole_wait() -> None:
+    error = classify_problem(problem("rateLimited", "x"), retry_after_delay("90000"))
+    assert error.details[2] == 90000
 
 
 def test_server_internal_is_retryable() -> None:
@@ -171,11 +181,23 @@ def test_retry_after_as_asctime_date() -> None:
     )
 
 
+def test_retry_after_of_more_than_a_day() -> None:
+    assert retry_after_delay("90000") == datetime.timedelta(hours=25)
+    header = format_datetime(NOW + datetime.timedelta(days=3), usegmt=True)
+    assert retry_after_delay(header, now=NOW) == datetime.timedelta(days=3)
+
+
+def test_retry_after_beyond_any_date_is_unreadable_not_forever() -> None:
+    assert retry_after_delay("9" * 30, now=NOW) is None
+
+
 def test_retry_after_in_the_past_is_no_delay() -> None:
     assert retry_after_delay("Sat, 01 Mar 2025 11:00:00 GMT", now=NOW) == datetime.timedelta(0)
 
 
-@pytest.mark.parametrize("header", [None, "", "soon", "-5", "1.5"])
+@pytest.mark.parametrize(
+    "header", [None, "", "soon", "-5", "1.5", "12s", "Sat, 99 Foo 2025", "<html>"]
+)
 def test_missing_or_unreadable_retry_after_is_none(header: str | None) -> None:
     assert retry_after_delay(header, now=NOW) is None
 
@@ -192,11 +214,12 @@ def test_check_response_keeps_retry_after_on_a_rate_limit_problem() -> None:
     assert caught.value.code == "rateLimited"
     assert caught.value.retry_after == datetime.timedelta(seconds=1800)
 
-    # ...and the activity boundary turns it into a retry after exactly that long.
+    # ...and the activity boundary hands the workflow exactly that wait and the detail.
     error = raised_by_step(caught.value)
     assert error.type == RATE_LIMITED
-    assert not error.non_retryable
-    assert error.next_retry_delay == datetime.timedelta(seconds=1800)
+    assert error.non_retryable
+    assert list(error.details) == ["rateLimited", "too many new orders recently", 1800]
+    assert error.message.startswith("create ACME order: ")
     assert "too many new orders recently" in error.message
 
 
@@ -217,7 +240,7 @@ def test_check_response_without_retry_after_uses_the_default_wait() -> None:
     with pytest.raises(messages.Error) as caught:
         RetryAfterNetwork._check_response(response)
     assert caught.value.retry_after is None
-    assert raised_by_step(caught.value).next_retry_delay == DEFAULT_RATE_LIMIT_DELAY
+    assert raised_by_step(caught.value).details[2] == DEFAULT_RATE_LIMIT_DELAY.total_seconds()
 
 
 def test_check_response_with_asctime_retry_after_still_reports_the_rate_limit() -> None:
@@ -230,8 +253,7 @@ def test_check_response_with_asctime_retry_after_still_reports_the_rate_limit() 
         RetryAfterNetwork._check_response(response)
     error = raised_by_step(caught.value)
     assert error.type == RATE_LIMITED
-    assert error.next_retry_delay is not None
-    assert error.next_retry_delay > datetime.timedelta(minutes=58)
+    assert 58 * 60 < error.details[2] <= 60 * 60
 
 
 def test_check_response_passes_a_success_through() -> None:

@@ -28,6 +28,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from acmeflow.activities.errors import rate_limited
 from acmeflow.contracts.acme import (
     AcmeOrderState,
     AcmeResource,
@@ -352,6 +353,8 @@ class FakeRegistrar:
     calls: Calls = field(default_factory=Calls)
     answers_after: int | None = None
     """Failed calls before it answers; None: it never does."""
+    rate_limit: timedelta | None = None
+    """Refuse with ``rateLimited`` and this Retry-After instead of a server error."""
 
     def activities(self) -> list[Callable[..., Any]]:
         registrar = self
@@ -361,6 +364,12 @@ class FakeRegistrar:
             registrar.calls.record(ActivityName.ENSURE_ACCOUNT, issuer)
             failed = len(registrar.calls.times[ActivityName.ENSURE_ACCOUNT]) - 1
             if registrar.answers_after is None or failed < registrar.answers_after:
+                if registrar.rate_limit is not None:
+                    raise rate_limited(
+                        "ACME server refused the request (rateLimited): too many registrations",
+                        detail="too many registrations",
+                        wait=registrar.rate_limit,
+                    )
                 raise ApplicationError(
                     "ACME server refused the request (serverInternal): try later",
                     type=ACME_PROBLEM,

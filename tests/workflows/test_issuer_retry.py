@@ -108,3 +108,25 @@ async def test_an_update_restarts_registration_at_once_with_the_new_settings(
     status = bridge.issuers[-1].status
     assert status.observed_generation == 2
     assert status.account_uri == f"{fixed}/account/7"
+
+
+async def test_a_rate_limited_registration_waits_exactly_what_the_ca_asked(
+    running_issuer: tuple[Running, FakeRegistrar, FakeBridge],
+) -> None:
+    running, registrar, bridge = running_issuer
+    registrar.answers_after, registrar.rate_limit = 2, timedelta(hours=3)
+    await start(running)
+    await running.env.sleep(timedelta(hours=7))
+    await eventually(
+        lambda: bool(bridge.issuers) and bridge.issuers[-1].status.ready == "True",
+        "the issuer to become Ready",
+    )
+
+    # Not 5 s, 10 s: the CA's Retry-After, each time it answers with one.
+    assert seconds(registrar.calls.gaps(REGISTER)) == [3 * 3600, 3 * 3600]
+    first = bridge.issuers[0].status
+    assert (first.ready, first.reason) == ("False", "ErrRegisterACMEAccount")
+    assert first.message.startswith(
+        "Failed to register ACME account: rate limited by the CA until "
+    )
+    assert first.message.endswith(": too many registrations")
