@@ -10,6 +10,7 @@ import hashlib
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,14 +25,18 @@ from josepy.jwa import ES256, ES384, RS256, JWASignature
 from josepy.jwk import JWK, JWKEC, JWKRSA
 from requests.adapters import HTTPAdapter
 
-from acmeflow.activities.errors import acme_step, bad_request, retry_after_delay
+from acmeflow.activities.acme_directory import fetch_directory
+from acmeflow.activities.errors import bad_request, retry_after_delay
 from acmeflow.activities.secret_refs import SecretStore
 from acmeflow.contracts.issuer import AccountRef, IssuerConfig
 from acmeflow.contracts.secrets import SecretRef
 
 USER_AGENT = "acmeflow/0.1"
-NETWORK_TIMEOUT_S = 15
+NETWORK_TIMEOUT_S = 5
+"""Connect and read timeout of one HTTP request to the CA: well inside an Order step's
+10 s attempt, so a stalled CA is a retryable error before Temporal's own timeout."""
 ACCOUNT_MEMORY_S = 3600.0
+ACCOUNT_GONE = "accountDoesNotExist"
 
 
 class RetryAfterNetwork(acme_client.ClientNetwork):
@@ -46,6 +51,29 @@ class RetryAfterNetwork(acme_client.ClientNetwork):
         except messages.Error as problem:
             problem.retry_after = retry_after_delay(response.headers.get("Retry-After"))
             raise
+
+    on_account_gone: Callable[[str], None] | None = None
+    """Told the account URL when the CA answers accountDoesNotExist (see ``post``)."""
+
+    def post(self, *args: Any, **kwargs: Any) -> requests.Response:
+        """POST; a CA that no longer knows the account makes the worker forget it too.
+
+        A CA that lost its data (a restarted Pebble forgets everything) or deactivated the
+        account answers every request with accountDoesNotExist. The order in flight cannot
+        go on, but the next one must register again instead of reusing the remembered URL.
+        """
+        try:
+            return super().post(*args, **kwargs)
+        except messages.Error as problem:
+            if problem.code != ACCOUNT_GONE or self.account is None:
+                raise
+            if self.on_account_gone is not None:
+                self.on_account_gone(self.account.uri)
+            raise problem.update(
+                detail=f"{problem.detail} The CA no longer knows this account (it was "
+                "deactivated, or the CA lost its data, as a restarted Pebble does); "
+                "acmeflow registers the account again for the next order"
+            ) from problem
 
 
 def generate_account_key() -> bytes:
@@ -112,7 +140,7 @@ class AcmeClients:
         self._accounts: dict[tuple[str, str, str], Account] = {}
         self._registered: dict[tuple[str, ...], tuple[str, float]] = {}
         self._pool_size = pool_size
-        self._directories: dict[str, messages.Directory] = {}
+        self._directories: dict[tuple[str, str], messages.Directory] = {}
 
     def _verify(self, issuer: CaEndpoint) -> bool | str:
         if issuer.skip_tls_verify:
@@ -143,6 +171,7 @@ class AcmeClients:
             user_agent=USER_AGENT,
             timeout=self._timeout,
         )
+        net.on_account_gone = self.forget_account
         # One client serves every thread of the worker; requests' default pool keeps 10.
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self._pool_size)
         net.session.mount("https://", adapter)
@@ -173,15 +202,25 @@ class AcmeClients:
                 time.monotonic() + ACCOUNT_MEMORY_S,
             )
 
-    def directory(self, issuer: CaEndpoint, net: RetryAfterNetwork) -> messages.Directory:
+    def forget_account(self, uri: str) -> None:
+        """The CA no longer knows ``uri``: the next ensure_account registers again."""
         with self._lock:
-            cached = self._directories.get(issuer.server)
+            for key in [k for k, (known, _) in self._registered.items() if known == uri]:
+                del self._registered[key]
+            for key in [k for k in self._accounts if k[2] == uri]:
+                del self._accounts[key]
+
+    def directory(self, issuer: CaEndpoint, net: RetryAfterNetwork) -> messages.Directory:
+        # Keyed by how the CA is trusted too: an issuer without the CA bundle must meet the
+        # untrusted certificate itself (fetch_directory says so), not reuse another's fetch.
+        cache_key = (issuer.server, str(self._verify(issuer)))
+        with self._lock:
+            cached = self._directories.get(cache_key)
         if cached is not None:
             return cached
-        with acme_step(f"fetch ACME directory {issuer.server}"):
-            directory = acme_client.ClientV2.get_directory(issuer.server, net)
+        directory = fetch_directory(issuer.server, net)
         with self._lock:
-            self._directories[issuer.server] = directory
+            self._directories[cache_key] = directory
         return directory
 
     def account_key(self, issuer: CaEndpoint) -> tuple[JWK, JWASignature]:

@@ -79,17 +79,60 @@ GO_DURATION_PATTERN = "^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$"
 BASE64_PATTERN = "^[A-Za-z0-9+/]*={0,2}$"
 MAX_IDENTIFIERS = 100
 """Let's Encrypt's limit of names per certificate; it also bounds the cost of CEL rules."""
+UNIQUE_ITEMS: Final[dict[str, Any]] = {"x-kubernetes-list-type": "set"}
+"""A list of names as a set: the API server refuses a duplicate ("Duplicate value")."""
+
+IDN_EXAMPLE = "xn--bcher-kva.example for bücher.example"
+"""The A-label of an internationalized name, as a person would look it up."""
+
+
+def dns_name_rules(pattern: str, shape: str) -> dict[str, Any]:
+    """CEL rules for one DNS name: each common mistake gets its own message, then the shape.
+
+    The shape rule stays quiet when a specific rule already explains the name, so a person
+    reads one reason per mistake (uppercase is checked on the lowercased name for that).
+    """
+    specific = (
+        "!self.matches('^[[:ascii:]]*$')",
+        "self.endsWith('.')",
+        "isIP(self)",
+        "self.matches('[^.]{64,}')",
+    )
+    return validations(
+        cel(
+            "self.matches('^[[:ascii:]]*$')",
+            "must be ASCII: write an internationalized name as its A-label (xn--...), e.g. "
+            f"{IDN_EXAMPLE} (python3 -c \"print('bücher.example'.encode('idna').decode())\")",
+        ),
+        cel(
+            "self == self.lowerAscii()",
+            "must be lowercase: DNS names are case-insensitive and CAs certify them in "
+            "lowercase; write www.example.com, not WWW.Example.com",
+        ),
+        cel(
+            "!self.endsWith('.')",
+            "must not end with a dot: write example.com, not example.com.",
+        ),
+        cel(
+            "!isIP(self)",
+            "is an IP address, not a DNS name: list IP addresses under ipAddresses",
+        ),
+        cel(
+            "!self.matches('[^.]{64,}')",
+            "each label (the part between dots) must be at most 63 characters",
+        ),
+        cel(
+            " || ".join((*specific, f"self.lowerAscii().matches('{pattern}')")),
+            f"must be a lowercase DNS name such as {shape}",
+        ),
+    )
+
 
 DnsName = Annotated[
     str,
     Field(
         max_length=253,
-        json_schema_extra=validations(
-            cel(
-                f"self.matches('{WILDCARD_DNS_NAME_PATTERN}')",
-                "must be a lowercase DNS name such as example.com or *.example.com",
-            )
-        ),
+        json_schema_extra=dns_name_rules(WILDCARD_DNS_NAME_PATTERN, "example.com or *.example.com"),
     ),
 ]
 """A DNS name, possibly a wildcard (``*.example.com``)."""
@@ -98,12 +141,7 @@ PlainDnsName = Annotated[
     str,
     Field(
         max_length=253,
-        json_schema_extra=validations(
-            cel(
-                f"self.matches('{DNS_NAME_PATTERN}')",
-                "must be a lowercase DNS name such as example.com, without a '*.' prefix",
-            )
-        ),
+        json_schema_extra=dns_name_rules(DNS_NAME_PATTERN, "example.com, without a '*.' prefix"),
     ),
 ]
 """A DNS name that is not a wildcard."""
@@ -152,6 +190,23 @@ HAS_IDENTIFIER = (
     " || (has(self.dnsNames) && size(self.dnsNames) > 0)"
     " || (has(self.ipAddresses) && size(self.ipAddresses) > 0)"
 )
+
+NAME_RULES = (
+    cel(
+        "(has(self.dnsNames) ? size(self.dnsNames) : 0)"
+        f" + (has(self.ipAddresses) ? size(self.ipAddresses) : 0) <= {MAX_IDENTIFIERS}",
+        f"at most {MAX_IDENTIFIERS} names per certificate, dnsNames and ipAddresses together "
+        "(Let's Encrypt's limit): split the names over several Certificates",
+    ),
+    cel(
+        "!has(self.commonName) || self.commonName == '' || isIP(self.commonName)"
+        f" || self.commonName.matches('{WILDCARD_DNS_NAME_PATTERN}')",
+        "commonName must be one of the certificate's names: a lowercase DNS name such as "
+        "www.example.com, or an IP address",
+        field_path=".commonName",
+    ),
+)
+"""Rules on the names of an Order or a Certificate as a whole."""
 
 
 class TsigAlgorithm(StrEnum):
@@ -240,9 +295,13 @@ class AcmeExternalAccountBinding(CrdModel):
 class AcmeSolverSelector(CrdModel):
     """Which identifiers a solver serves: exact names beat zones beat labels; empty serves all."""
 
-    dns_names: list[DnsName] = Field(default_factory=list, max_length=MAX_IDENTIFIERS)
+    dns_names: list[DnsName] = Field(
+        default_factory=list, max_length=MAX_IDENTIFIERS, json_schema_extra=UNIQUE_ITEMS
+    )
     """Exact names (a wildcard name matches only itself)."""
-    dns_zones: list[PlainDnsName] = Field(default_factory=list, max_length=MAX_IDENTIFIERS)
+    dns_zones: list[PlainDnsName] = Field(
+        default_factory=list, max_length=MAX_IDENTIFIERS, json_schema_extra=UNIQUE_ITEMS
+    )
     """Zones; the longest matching suffix wins."""
     match_labels: dict[str, str] = Field(default_factory=dict)
     """Labels of the Certificate."""
@@ -454,9 +513,13 @@ class OrderSpec(CrdModel):
     issuer_ref: IssuerRef
     common_name: str | None = Field(default=None, max_length=64)
     """Subject common name; it must also be one of dnsNames or ipAddresses."""
-    dns_names: list[DnsName] = Field(default_factory=list, max_length=MAX_IDENTIFIERS)
+    dns_names: list[DnsName] = Field(
+        default_factory=list, max_length=MAX_IDENTIFIERS, json_schema_extra=UNIQUE_ITEMS
+    )
     """DNS names to certify; *.example.com for a wildcard."""
-    ip_addresses: list[IpAddress] = Field(default_factory=list, max_length=MAX_IDENTIFIERS)
+    ip_addresses: list[IpAddress] = Field(
+        default_factory=list, max_length=MAX_IDENTIFIERS, json_schema_extra=UNIQUE_ITEMS
+    )
     """IP addresses to certify."""
     duration: GoDuration | None = None
     """Requested lifetime; the CA may ignore it."""
@@ -470,8 +533,10 @@ class OrderSpec(CrdModel):
                 HAS_IDENTIFIER,
                 "an Order needs at least one identifier: set commonName, dnsNames or ipAddresses",
             ),
+            *NAME_RULES,
             cel(
-                "self.request.contains('-----BEGIN CERTIFICATE REQUEST-----')",
+                "self.request.contains('-----BEGIN CERTIFICATE REQUEST-----')"
+                " && self.request.contains('-----END CERTIFICATE REQUEST-----')",
                 "request must be a PEM certificate signing request "
                 "(-----BEGIN CERTIFICATE REQUEST-----)",
                 field_path=".request",
@@ -577,7 +642,7 @@ class PrivateKeySpec(CrdModel):
     """The certificate's private key."""
 
     algorithm: Literal["RSA", "ECDSA", "Ed25519"] = "RSA"
-    """Key type."""
+    """Key type; Ed25519 is refused at admission, since ACME CAs do not certify Ed25519 keys."""
     size: int | None = None
     """RSA: 2048 (default), 3072 or 4096 bits; ECDSA: 256 (default), 384 or 521; Ed25519: unset."""
     rotation_policy: Literal["Never", "Always"] = "Always"
@@ -592,7 +657,13 @@ class PrivateKeySpec(CrdModel):
                 "size must be 2048, 3072 or 4096 for RSA, 256, 384 or 521 for ECDSA, "
                 "and unset for Ed25519",
                 field_path=".size",
-            )
+            ),
+            cel(
+                "self.algorithm != 'Ed25519'",
+                "Ed25519 keys are refused by ACME CAs (Let's Encrypt does not certify them, "
+                "Pebble answers badCSR at finalize): use ECDSA (P-256 by default) or RSA",
+                field_path=".algorithm",
+            ),
         )
     )
 
@@ -611,9 +682,13 @@ class CertificateSpec(CrdModel):
     """Secret (type kubernetes.io/tls) that receives tls.crt and tls.key."""
     common_name: str | None = Field(default=None, max_length=64)
     """Subject common name; it must also be one of dnsNames or ipAddresses."""
-    dns_names: list[DnsName] = Field(default_factory=list, max_length=MAX_IDENTIFIERS)
+    dns_names: list[DnsName] = Field(
+        default_factory=list, max_length=MAX_IDENTIFIERS, json_schema_extra=UNIQUE_ITEMS
+    )
     """DNS names to certify; *.example.com for a wildcard."""
-    ip_addresses: list[IpAddress] = Field(default_factory=list, max_length=MAX_IDENTIFIERS)
+    ip_addresses: list[IpAddress] = Field(
+        default_factory=list, max_length=MAX_IDENTIFIERS, json_schema_extra=UNIQUE_ITEMS
+    )
     """IP addresses to certify."""
     duration: GoDuration = "2160h"
     """Requested lifetime (90 days by default)."""
@@ -630,6 +705,7 @@ class CertificateSpec(CrdModel):
                 "a Certificate needs at least one identifier: "
                 "set commonName, dnsNames or ipAddresses",
             ),
+            *NAME_RULES,
             cel(
                 "!has(self.renewBefore) || !has(self.duration)"
                 f" || !self.renewBefore.matches('{GO_DURATION_PATTERN}')"

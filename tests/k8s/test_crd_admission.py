@@ -692,6 +692,150 @@ BAD_INPUTS: dict[str, BadInput] = {
 }
 
 
+# --- Names: every kind that carries them (issue 12: bad input, swept) ---------------------
+
+LONG_LABEL = "a" * 63
+NAME_OVER_253 = ".".join([LONG_LABEL] * 3 + ["b" * 61]) + ".example"  # 261 characters
+SELECTOR0 = f"{SOLVER0}.selector"
+ASCII_ONLY = "must be ASCII: write an internationalized name as its A-label (xn--...)"
+LOWERCASE = "must be lowercase: DNS names are case-insensitive"
+NO_TRAILING_DOT = "must not end with a dot: write example.com, not example.com."
+NOT_AN_IP = "is an IP address, not a DNS name: list IP addresses under ipAddresses"
+
+
+def _truncated_csr(obj: dict[str, Any]) -> None:
+    """A CSR cut off in the middle, as a bad copy and paste leaves it."""
+    obj["spec"]["request"] = obj["spec"]["request"][:200]
+
+
+NAME_INPUTS: dict[str, BadInput] = {
+    "order-101-dns-names": BadInput(
+        "Order",
+        _set("spec.dnsNames", [f"n{i}.example.com" for i in range(101)]),
+        "Too many: 101: must have at most 100 items",
+        "spec.dnsNames",
+    ),
+    "certificate-101-names-across-dns-and-ip": BadInput(
+        "Certificate",
+        _all(
+            _set("spec.dnsNames", [f"n{i}.example.com" for i in range(60)]),
+            _set("spec.ipAddresses", [f"192.0.2.{i}" for i in range(41)]),
+        ),
+        "at most 100 names per certificate, dnsNames and ipAddresses together "
+        "(Let's Encrypt's limit): split the names over several Certificates",
+        "spec",
+    ),
+    "order-name-over-253-characters": BadInput(
+        "Order",
+        _set("spec.dnsNames", [NAME_OVER_253]),
+        "Too long: may not be more than 253 bytes",
+        "spec.dnsNames[0]",
+    ),
+    "certificate-label-over-63-characters": BadInput(
+        "Certificate",
+        _set("spec.dnsNames", [f"{LONG_LABEL}a.example.com"]),
+        "each label (the part between dots) must be at most 63 characters",
+        "spec.dnsNames[0]",
+    ),
+    "order-uppercase-name": BadInput(
+        "Order",
+        _set("spec.dnsNames", ["WWW.Example.com"]),
+        f"{LOWERCASE} and CAs certify them in lowercase; write www.example.com",
+        "spec.dnsNames[0]",
+    ),
+    "certificate-uppercase-wildcard": BadInput(
+        "Certificate",
+        _set("spec.dnsNames", ["*.Example.com"]),
+        LOWERCASE,
+        "spec.dnsNames[0]",
+    ),
+    "order-idn-u-label": BadInput(
+        "Order",
+        _set("spec.dnsNames", ["bücher.example"]),
+        f"{ASCII_ONLY}, e.g. xn--bcher-kva.example for bücher.example",
+        "spec.dnsNames[0]",
+    ),
+    "certificate-idn-u-label": BadInput(
+        "Certificate",
+        _set("spec.dnsNames", ["*.bücher.example"]),
+        ASCII_ONLY,
+        "spec.dnsNames[0]",
+    ),
+    "order-trailing-dot": BadInput(
+        "Order", _set("spec.dnsNames", ["example.com."]), NO_TRAILING_DOT, "spec.dnsNames[0]"
+    ),
+    "order-duplicate-dns-names": BadInput(
+        "Order",
+        _set("spec.dnsNames", ["www.example.com", "example.com", "www.example.com"]),
+        'Duplicate value: "www.example.com"',
+        "spec.dnsNames[2]",
+    ),
+    "certificate-duplicate-ip-addresses": BadInput(
+        "Certificate",
+        _set("spec.ipAddresses", ["192.0.2.10", "192.0.2.10"]),
+        'Duplicate value: "192.0.2.10"',
+        "spec.ipAddresses[1]",
+    ),
+    "order-ipv4-in-dns-names": BadInput(
+        "Order",
+        _set("spec.dnsNames", ["www.example.com", "192.0.2.1"]),
+        NOT_AN_IP,
+        "spec.dnsNames[1]",
+    ),
+    "certificate-ipv6-in-dns-names": BadInput(
+        "Certificate", _set("spec.dnsNames", ["2001:db8::2"]), NOT_AN_IP, "spec.dnsNames[0]"
+    ),
+    "certificate-common-name-not-a-name": BadInput(
+        "Certificate",
+        _set("spec.commonName", "My Web Site"),
+        "commonName must be one of the certificate's names: a lowercase DNS name such as "
+        "www.example.com, or an IP address",
+        "spec.commonName",
+    ),
+    "order-request-truncated": BadInput(
+        "Order",
+        _truncated_csr,
+        "request must be a PEM certificate signing request",
+        "spec.request",
+    ),
+    "certificate-ed25519-key": BadInput(
+        "Certificate",
+        _set("spec.privateKey", {"algorithm": "Ed25519"}),
+        "Ed25519 keys are refused by ACME CAs (Let's Encrypt does not certify them, Pebble "
+        "answers badCSR at finalize): use ECDSA (P-256 by default) or RSA",
+        "spec.privateKey.algorithm",
+    ),
+    "issuer-selector-uppercase-zone": BadInput(
+        "Issuer",
+        _set(f"{SELECTOR0}.dnsZones", ["Example.com"]),
+        LOWERCASE,
+        "spec.acme.solvers[0].selector.dnsZones[0]",
+    ),
+    "issuer-selector-idn-name": BadInput(
+        "Issuer",
+        _set(f"{SELECTOR0}.dnsNames", ["*.bücher.example"]),
+        ASCII_ONLY,
+        "spec.acme.solvers[0].selector.dnsNames[0]",
+    ),
+    "issuer-selector-duplicate-zone": BadInput(
+        "Issuer",
+        _set(f"{SELECTOR0}.dnsZones", ["example.com", "example.com"]),
+        'Duplicate value: "example.com"',
+        "spec.acme.solvers[0].selector.dnsZones[1]",
+    ),
+    "cluster-issuer-selector-trailing-dot": BadInput(
+        "ClusterIssuer",
+        _set(f"{SELECTOR0}.dnsNames", ["example.com."]),
+        NO_TRAILING_DOT,
+        "spec.acme.solvers[0].selector.dnsNames[0]",
+    ),
+    "challenge-ip-as-dns-name": BadInput(
+        "Challenge", _set("spec.dnsName", "192.0.2.1"), NOT_AN_IP, "spec.dnsName"
+    ),
+}
+BAD_INPUTS |= NAME_INPUTS
+
+
 def _valid_manifest(kind: str, namespace: str, stack: StackInfo) -> dict[str, Any]:
     meta = ObjectMeta(name=unique(kind.lower()), namespace=namespace)
     resource: Any

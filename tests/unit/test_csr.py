@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 from temporalio.exceptions import ApplicationError
 
 from acmeflow.activities.csr import (
+    PrivateKey,
     build_csr,
     check_csr_matches,
     csr_identifiers,
@@ -159,7 +162,13 @@ def test_built_csr_carries_the_names_and_is_signed_by_the_key(algorithm: str) ->
         ipaddress.ip_address("192.0.2.10"),
         ipaddress.ip_address("2001:db8::1"),
     ]
-    check_csr_matches(pem, names)
+    if algorithm != "Ed25519":
+        check_csr_matches(pem, names)
+        return
+    # Built fine, but no ACME CA certifies Ed25519: check_request says so before any ACME call.
+    with pytest.raises(ApplicationError) as caught:
+        check_csr_matches(pem, names)
+    assert_bad_request(caught, "Ed25519", "ECDSA P-256")
 
 
 def test_built_csr_without_common_name_has_an_empty_subject() -> None:
@@ -304,3 +313,54 @@ def test_csr_with_a_broken_signature_is_refused() -> None:
     with pytest.raises(ApplicationError) as caught:
         check_csr_matches(tampered, RequestedNames(dns_names=["test1.example.com"]))
     assert_bad_request(caught, "signature")
+
+
+# --- keys and signatures no CA certifies (check_request, before any ACME call) ------------
+
+
+def _csr_with_key(key: Any, algorithm: hashes.HashAlgorithm | None) -> str:
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+    san = x509.SubjectAlternativeName([x509.DNSName("test1.example.com")])
+    csr = builder.add_extension(san, critical=False).sign(key, algorithm)
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+KEYS_CAS_REFUSE = {
+    "rsa-1024": (lambda: rsa.generate_private_key(65537, 1024), hashes.SHA256(), "1024 bits"),
+    "ed25519": (ed25519.Ed25519PrivateKey.generate, None, "ACME CAs do not certify Ed25519"),
+    "ed448": (ed448.Ed448PrivateKey.generate, None, "ACME CAs do not certify Ed448"),
+    "secp256k1": (
+        lambda: ec.generate_private_key(ec.SECP256K1()),
+        hashes.SHA256(),
+        "curve secp256k1: CAs certify only P-256, P-384, P-521",
+    ),
+    "sha224-signature": (lambda: P256_KEY, hashes.SHA224(), "signed with SHA224: CAs accept"),
+}
+
+
+@pytest.mark.parametrize("case", KEYS_CAS_REFUSE.values(), ids=KEYS_CAS_REFUSE.keys())
+def test_a_key_or_signature_no_ca_certifies_is_refused(
+    case: tuple[Callable[[], Any], hashes.HashAlgorithm | None, str],
+) -> None:
+    make_key, algorithm, fragment = case
+    pem = _csr_with_key(make_key(), algorithm)
+    with pytest.raises(ApplicationError) as caught:
+        check_csr_matches(pem, RequestedNames(dns_names=["test1.example.com"]))
+    assert_bad_request(caught, fragment)
+
+
+@pytest.mark.parametrize(
+    "make_key",
+    [
+        lambda: rsa.generate_private_key(65537, 2048),
+        lambda: rsa.generate_private_key(65537, 4096),
+        lambda: ec.generate_private_key(ec.SECP384R1()),
+        lambda: ec.generate_private_key(ec.SECP521R1()),
+    ],
+    ids=["rsa-2048", "rsa-4096", "p-384", "p-521"],
+)
+def test_keys_pebble_certifies_pass(make_key: Callable[[], PrivateKey]) -> None:
+    check_csr_matches(
+        _csr_with_key(make_key(), hashes.SHA384()),
+        RequestedNames(dns_names=["test1.example.com"]),
+    )
