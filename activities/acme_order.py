@@ -49,7 +49,7 @@ from acmeflow.contracts.acme import (
     FinalizeInput,
 )
 from acmeflow.contracts.activities import ActivityName
-from acmeflow.contracts.errors import ACME_PROBLEM
+from acmeflow.contracts.errors import ACME_PROBLEM, BAD_NONCE
 from acmeflow.contracts.issuer import IssuerConfig
 from acmeflow.contracts.states import AuthorizationStatus, ChallengeState, OrderState
 
@@ -163,10 +163,12 @@ class AcmeOrderActivities:
         """Create the ACME order once: a retry after a crash finds the first one.
 
         The order URL is recorded as heartbeat details the moment the CA answers. If a
-        worker died before its answer arrived, the retry looks for an order of this account
-        with exactly these identifiers still open (RFC 8555 §7.1.2.1 orders list) before
-        creating another. CAs without an orders list (Let's Encrypt) leave that window
-        open: at worst one extra pending order, which expires unused.
+        worker died before its answer arrived, the retry looks through the account's whole
+        orders list (RFC 8555 §7.1.2.1, ``find_open_order``) for an order with exactly these
+        identifiers still open before creating another; so does a step run again after a
+        rate limit (``look_first``). CAs without an orders list (Let's Encrypt) leave that
+        window open: at worst one extra pending order, which expires
+        unused.
         """
         account = self._clients.account(request.account)
         created = activity.info().heartbeat_details
@@ -175,8 +177,8 @@ class AcmeOrderActivities:
             return state
         dns_names, ips = csr_identifiers(request.csr_pem)
         wanted = {("dns", n.lower()) for n in dns_names} | {("ip", ip) for ip in ips}
-        if activity.info().attempt > 1:
-            found = find_open_order(account, wanted)
+        if activity.info().attempt > 1 or request.look_first:
+            found = find_open_order(account, wanted, profile=request.profile)
             if found is not None:
                 activity.heartbeat(found.url)
                 return found
@@ -268,7 +270,19 @@ class AcmeOrderActivities:
 
     @activity.defn(name=ActivityName.DEACTIVATE_AUTHORIZATION)
     def deactivate_authorization(self, authorization: AcmeResource) -> None:
-        """Give up a pending authorization after cancellation, where the CA allows it."""
+        """Give up a pending authorization after cancellation, where the CA allows it.
+
+        Not when the account key is gone (its namespace deleted with the Issuer): then nobody
+        can use the account again, and the CA expires the authorization on its own.
+        """
+        key = authorization.account.account_key
+        if self._secrets.read(key) is None:
+            activity.logger.info(
+                "not deactivating %s: %s is gone; the CA expires it on its own",
+                authorization.url,
+                key.describe(),
+            )
+            return
         account = self._clients.account(authorization.account)
         polled, _ = _poll_authorization(account, authorization.url, "read authorization")
         if acme_status(polled.body.status, AuthorizationStatus) not in DEACTIVATABLE:
@@ -286,21 +300,79 @@ def order_identifiers(order: messages.Order) -> set[tuple[str, str]]:
     return {(str(i.typ.name), str(i.value).lower()) for i in order.identifiers or ()}
 
 
-def find_open_order(
-    account: Account, wanted: set[tuple[str, str]], newest: int = 20
-) -> AcmeOrderState | None:
-    """The newest pending/ready order of the account for exactly ``wanted``, if listed."""
+MAX_LISTING_WALKS = 3
+"""Walks of the orders list before the lookup settles for what it saw (see ``find_open_order``)."""
+
+
+_LOOKUP_NONCE_TRIES = 5
+"""Reads of one resource during the lookup before a badNonce run ends the attempt."""
+
+
+def _looked_up(
+    account: Account, url: str, parse: Callable[[Any], _Parsed], action: str
+) -> tuple[_Parsed, requests.Response]:
+    """One read of the lookup, which may be hundreds long: alive to Temporal, and a
+    badNonce (Pebble refuses a share of nonces) costs that read, not the whole walk."""
+    for tries_left in reversed(range(_LOOKUP_NONCE_TRIES)):
+        if activity.in_activity():
+            activity.heartbeat()
+        try:
+            return _read(account, url, parse, action)
+        except ApplicationError as error:
+            if error.type != BAD_NONCE or not tries_left:
+                raise
+    raise AssertionError("unreachable")
+
+
+def listed_order_urls(account: Account) -> list[str]:
+    """Every URL of the account's orders list, following each ``next`` page to the end."""
     # messages.Registration has no ``orders`` field: read the account as JSON.
-    account_body, _ = _read(account, account.uri, dict, "read ACME account")
+    account_body, _ = _looked_up(account, account.uri, dict, "read ACME account")
     url = account_body.get("orders")
+    pages: set[str] = set()
     order_urls: list[str] = []
-    while url:
-        listing, response = _read(account, str(url), dict, "list ACME orders")
+    while url and str(url) not in pages:
+        pages.add(str(url))
+        listing, response = _looked_up(account, str(url), dict, "list ACME orders")
         order_urls += [str(u) for u in listing.get("orders", [])]
         url = response.links.get("next", {}).get("url")
-    for order_url in reversed(order_urls[-newest:]):
-        order, _ = _read(account, order_url, messages.Order.from_json, "read ACME order")
-        state = order_state(order_url, order)
-        if state.status in OPEN_ORDER_STATES and order_identifiers(order) == wanted:
-            return state
+    return order_urls
+
+
+def is_ours(order: messages.Order, wanted: set[tuple[str, str]], profile: str) -> bool:
+    """Open, for exactly ``wanted``, and not for another profile than the one we asked for.
+
+    The protocol tells no more: an order carries no creator, no creation time and no
+    client-chosen tag, so two open orders for the same names and profile on one account
+    are indistinguishable until one is finalized with a CSR.
+    """
+    status = acme_status(order.status, OrderState)
+    if status not in OPEN_ORDER_STATES or order_identifiers(order) != wanted:
+        return False
+    return not (profile and order.profile and order.profile != profile)
+
+
+def find_open_order(
+    account: Account, wanted: set[tuple[str, str]], *, profile: str = ""
+) -> AcmeOrderState | None:
+    """The newest open order of the account for exactly ``wanted``, however many it has.
+
+    Every page of the orders list (RFC 8555 §7.1.2.1) is read, then the orders newest
+    first: the RFC leaves the list's order open, Pebble appends, so the last is the newest.
+    A list that changes while it is walked can shift an entry from one page to the one
+    already read (Pebble drops invalid orders from it), so when nothing matches the list
+    is walked again, and only orders not yet read are read, until a walk brings no new
+    entry (at most ``MAX_LISTING_WALKS``: entries that keep appearing are orders created
+    after ours).
+    """
+    seen: set[str] = set()
+    for _ in range(MAX_LISTING_WALKS):
+        unseen = [url for url in listed_order_urls(account) if url not in seen]
+        if not unseen:
+            return None
+        for order_url in reversed(unseen):
+            seen.add(order_url)
+            order, _ = _looked_up(account, order_url, messages.Order.from_json, "read ACME order")
+            if is_ours(order, wanted, profile):
+                return order_state(order_url, order)
     return None

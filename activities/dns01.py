@@ -23,11 +23,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from acmeflow.activities.challenge_values import dns01_record_name
+from acmeflow.activities.credential_copies import CopyOwner, CredentialCopies
 from acmeflow.activities.errors import bad_request
 from acmeflow.activities.secret_refs import SecretStore
 from acmeflow.activities.self_check_settings import SelfCheckSettings
+from acmeflow.activities.tsig_refusals import tsig_refusal
 from acmeflow.contracts.activities import ActivityName
 from acmeflow.contracts.challenge import ChallengeSpec, SelfCheckResult
+from acmeflow.contracts.errors import BAD_REQUEST
 from acmeflow.contracts.issuer import Rfc2136
 from acmeflow.contracts.secrets import SecretRef
 from acmeflow.plumbing.addresses import split_host_port
@@ -94,40 +97,43 @@ def txt_values(record: str, server: tuple[str, int]) -> list[str]:
 class Rfc2136Updater:
     """Sends signed updates to the nameserver a solver names; secrets read per call.
 
-    A TSIG secret once read is remembered in memory, so a record presented by this worker
-    can still be removed after its Secret vanished (a namespace deleted mid-order).
+    Presenting keeps a copy of the TSIG secret before the record goes out
+    (``acmeflow.activities.credential_copies``), so the record can be removed after the
+    user's Secret vanished with its namespace; removing the record discards the copy. So,
+    where copies are kept, no copy means no record of this challenge in the zone: it was
+    never sent, or it is gone already (a clean-up retried after it succeeded).
     """
 
-    def __init__(self, secrets: SecretStore) -> None:
+    def __init__(self, secrets: SecretStore, copies: CredentialCopies | None = None) -> None:
         self._secrets = secrets
-        self._remembered: dict[SecretRef, bytes] = {}
+        self._copies = copies
 
-    def _tsig_secret(self, ref: SecretRef) -> str:
-        value = self._secrets.read(ref)
-        if value is None:
-            value = self._remembered.get(ref)
-        if value is None:
-            raise bad_request(f"TSIG secret: {ref.describe()} does not exist")
-        self._remembered[ref] = value
-        return value.decode().strip()
+    @staticmethod
+    def _tsig_ref(config: Rfc2136) -> SecretRef | None:
+        if not config.tsig_key_name:
+            return None
+        if config.tsig_secret is None:
+            raise bad_request(f"TSIG key {config.tsig_key_name} has no secret reference")
+        return config.tsig_secret
+
+    def _copied(self, ref: SecretRef | None) -> CredentialCopies | None:
+        """Where copies of ``ref`` go: only a Kubernetes Secret can vanish with its namespace."""
+        return self._copies if ref is not None and ref.in_kubernetes else None
 
     def _update(
-        self, config: Rfc2136, record: str
+        self, config: Rfc2136, record: str, secret: bytes | None
     ) -> tuple[dns.update.UpdateMessage, tuple[str, int]]:
         server = split_host_port(config.nameserver, 53)
         zone = find_zone(record, server)
         keyring = None
-        if config.tsig_key_name:
-            if config.tsig_secret is None:
-                raise bad_request(f"TSIG key {config.tsig_key_name} has no secret reference")
-            secret = self._tsig_secret(config.tsig_secret)
+        if secret is not None:
+            text = secret.decode().strip()
             try:
-                base64.b64decode(secret, validate=True)
+                base64.b64decode(text, validate=True)
             except binascii.Error as error:
-                raise bad_request(
-                    f"TSIG secret in {config.tsig_secret.describe()} is not base64"
-                ) from error
-            keyring = dns.tsigkeyring.from_text({config.tsig_key_name: secret})
+                where = config.tsig_secret.describe() if config.tsig_secret else "the secret"
+                raise bad_request(f"TSIG secret in {where} is not base64") from error
+            keyring = dns.tsigkeyring.from_text({config.tsig_key_name: text})
         update = dns.update.UpdateMessage(
             zone,
             keyring=keyring,
@@ -139,6 +145,8 @@ class Rfc2136Updater:
     def _send(self, update: dns.update.UpdateMessage, server: tuple[str, int], what: str) -> None:
         try:
             response = dns.query.tcp(update, server[0], port=server[1], timeout=QUERY_TIMEOUT_S)
+        except dns.tsig.PeerError as error:
+            raise tsig_refusal(error, what=what, server=server, key_name=update.keyname) from error
         except (OSError, dns.exception.DNSException) as error:
             raise ApplicationError(
                 f"{what}: nameserver {server[0]}:{server[1]} unreachable: {error}",
@@ -156,15 +164,47 @@ class Rfc2136Updater:
                 f"{what}: nameserver answered {dns.rcode.to_text(rcode)}", type=DNS_UNAVAILABLE
             )
 
-    def add_txt(self, config: Rfc2136, record: str, value: str) -> None:
-        update, server = self._update(config, record)
-        update.add(record, TXT_TTL, dns.rdatatype.TXT, f'"{value}"')
-        self._send(update, server, f"add TXT {record}")
+    def add_txt(self, config: Rfc2136, record: str, value: str, *, copy: CopyOwner) -> None:
+        """Add ``value`` beside any others, its TSIG secret kept as ``copy``'s first."""
+        ref = self._tsig_ref(config)
+        secret = self._secrets.require(ref, "TSIG secret") if ref else None
+        copies = self._copied(ref)
+        if copies is not None and ref is not None and secret is not None:
+            copies.keep(copy, secret, about={"record": record, "source": ref.describe()})
+        try:
+            update, server = self._update(config, record, secret)
+            update.add(record, TXT_TTL, dns.rdatatype.TXT, f'"{value}"')
+            self._send(update, server, f"add TXT {record}")
+        except ApplicationError as error:
+            if copies is not None and error.type == BAD_REQUEST:
+                # Refused (or never sent): nothing was added, and the copy is of no use.
+                copies.discard(copy)
+            raise
 
-    def delete_txt(self, config: Rfc2136, record: str, value: str) -> None:
-        update, server = self._update(config, record)
+    def delete_txt(self, config: Rfc2136, record: str, value: str, *, copy: CopyOwner) -> None:
+        """Delete only ``value``, signed with the user's secret or else ``copy``'s, then
+        discard the copy."""
+        ref = self._tsig_ref(config)
+        copies = self._copied(ref)
+        secret = None
+        if ref is not None:
+            secret = self._secrets.read(ref)
+            if secret is None and copies is not None:
+                secret = copies.read(copy)
+                if secret is None:
+                    activity.logger.info(
+                        "%s is gone and no copy is kept for %s: no record of it to delete",
+                        ref.describe(),
+                        copy.challenge,
+                    )
+                    return
+            if secret is None:
+                raise bad_request(f"TSIG secret: {ref.describe()} does not exist")
+        update, server = self._update(config, record, secret)
         update.delete(record, dns.rdatatype.TXT, f'"{value}"')
         self._send(update, server, f"delete TXT {record}")
+        if copies is not None:
+            copies.discard(copy)
 
 
 def authoritative_servers(
@@ -222,7 +262,9 @@ class Dns01Activities:
 
     @activity.defn(name=ActivityName.PRESENT_DNS01)
     def present_dns01(self, spec: ChallengeSpec) -> None:
-        self._updater.add_txt(self._provider(spec), dns01_record_name(spec.dns_name), spec.key)
+        self._updater.add_txt(
+            self._provider(spec), dns01_record_name(spec.dns_name), spec.key, copy=_copy(spec)
+        )
 
     @activity.defn(name=ActivityName.SELF_CHECK_DNS01)
     def self_check_dns01(self, spec: ChallengeSpec) -> SelfCheckResult:
@@ -230,4 +272,11 @@ class Dns01Activities:
 
     @activity.defn(name=ActivityName.CLEAN_UP_DNS01)
     def clean_up_dns01(self, spec: ChallengeSpec) -> None:
-        self._updater.delete_txt(self._provider(spec), dns01_record_name(spec.dns_name), spec.key)
+        self._updater.delete_txt(
+            self._provider(spec), dns01_record_name(spec.dns_name), spec.key, copy=_copy(spec)
+        )
+
+
+def _copy(spec: ChallengeSpec) -> CopyOwner:
+    """This challenge of the running workflow: the same owner in present and clean-up."""
+    return CopyOwner(activity.info().workflow_id or "", f"{spec.namespace}/{spec.name}")

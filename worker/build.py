@@ -80,7 +80,10 @@ def activity_instances(
             AcmeClients(secrets, pool_size=config.max_concurrent_activities), secrets
         ),
         Http01Activities(http01, settings),
-        dns01 or Dns01Activities(Rfc2136Updater(secrets), settings),
+        dns01
+        or Dns01Activities(
+            Rfc2136Updater(secrets, kubernetes.copies if kubernetes else None), settings
+        ),
         ObserverActivities(observer or LoggingObserver()),
         *([kubernetes.certificates] if kubernetes else []),
     ]

@@ -35,6 +35,10 @@ class WorkerConfig(TemporalSettings):
     """Use Kubernetes Secrets and in-cluster HTTP-01 routing (Ingress or Gateway HTTPRoute)."""
     kubeconfig: Path | None = None
     """Kubeconfig for --kubernetes; the in-cluster service account when unset."""
+    own_namespace: str = "acmeflow"
+    """acmeflow's own namespace (the worker's), where --kubernetes keeps what a challenge's
+    clean-up needs (a copy of its DNS credential) until the record is gone; deploy/ sets it
+    to the pod's namespace."""
     solver_namespace: str = "acmeflow"
     """Namespace of the acmeflow-solver Service that in-cluster HTTP-01 routes lead to."""
     cluster_domain: str = "cluster.local"

@@ -1,8 +1,9 @@
 """Kubernetes for the worker (and the solver): one API client, configured once at start-up.
 
 With ``WorkerConfig.kubernetes`` the worker keeps secrets in core/v1 Secrets
-(``acmeflow.activities.kubernetes_secrets``) and presents HTTP-01 by routing the CA's request to
-the shared ``acmeflow solver`` (``acmeflow.activities.http01_routes``).
+(``acmeflow.activities.kubernetes_secrets``), copies of the credentials clean-up needs in its
+own namespace (``acmeflow.activities.credential_copies``), and presents HTTP-01 by routing the
+CA's request to the shared ``acmeflow solver`` (``acmeflow.activities.http01_routes``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from kubernetes import client
 
 from acmeflow.activities.certificate_steps import CertificateActivities
+from acmeflow.activities.credential_copies import KubernetesCredentialCopies
 from acmeflow.activities.http01_routes import KubernetesHttp01Routes
 from acmeflow.activities.kubernetes_secrets import KubernetesSecrets
 from acmeflow.plumbing.kubernetes_client import kubernetes_api_client
@@ -23,6 +25,7 @@ class KubernetesServices:
     """What the worker uses a cluster for."""
 
     secrets: KubernetesSecrets
+    copies: KubernetesCredentialCopies
     http01: KubernetesHttp01Routes
     certificates: CertificateActivities
 
@@ -37,6 +40,7 @@ def kubernetes_services(
         )
     return KubernetesServices(
         secrets=KubernetesSecrets(api_client),
+        copies=KubernetesCredentialCopies(api_client, namespace=worker_config.own_namespace),
         certificates=CertificateActivities(api_client),
         http01=KubernetesHttp01Routes(
             api_client,
