@@ -11,11 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import UTC, datetime
-from typing import Any
 
 import pydantic
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from kubernetes import client
 from temporalio import activity
 
@@ -29,16 +27,26 @@ from acmeflow.activities.csr import (
 )
 from acmeflow.activities.errors import bad_request
 from acmeflow.activities.kubernetes_api import (
+    MANAGED_LABEL,
     MERGE_PATCH,
     OPAQUE_SECRET_TYPE,
+    REQUEST_TIMEOUT,
     Permission,
     call_api,
     call_api_or_none,
     core_owner_reference,
     managed_secret,
 )
+from acmeflow.activities.secret_inspection import (
+    inspect_key_pair,
+    iso,
+    public_bytes,
+    secret_missing,
+)
 from acmeflow.contracts.activities import ActivityName
 from acmeflow.contracts.certificate import (
+    CERTIFICATE_ANNOTATION,
+    TLS_SECRET_LABEL,
     CertificateRef,
     KeyRequest,
     OrderResourceRef,
@@ -48,13 +56,18 @@ from acmeflow.contracts.certificate import (
     SecretInspection,
     StoreRequest,
 )
-from acmeflow.contracts.names import RequestedNames
 from acmeflow.crds import models as crd
 
-CERTIFICATE_ANNOTATION = "acmeflow.io/certificate-name"
 ISSUER_ANNOTATION = "acmeflow.io/issuer-name"
 TLS_SECRET_TYPE = "kubernetes.io/tls"
 CERTIFICATE_LABEL = "acmeflow.io/certificate"
+
+
+def tls_secret_label(certificate: str) -> str:
+    """The Certificate's name as a label value (at most 63 characters, unique when cut)."""
+    if len(certificate) <= 63:
+        return certificate
+    return f"{certificate[:52]}-{hashlib.sha256(certificate.encode()).hexdigest()[:10]}"
 
 
 def next_key_secret_name(certificate: str) -> str:
@@ -119,38 +132,6 @@ def order_resource(request: OrderResourceRequest) -> crd.Order:
         raise bad_request(f"Order {name} would not be a valid Order: {error}") from error
 
 
-def _public_bytes(key: Any) -> bytes:
-    return bytes(
-        key.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-
-
-def certificate_names(cert: x509.Certificate) -> RequestedNames:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return RequestedNames()
-    return RequestedNames(
-        dns_names=list(san.get_values_for_type(x509.DNSName)),
-        ip_addresses=[str(ip) for ip in san.get_values_for_type(x509.IPAddress)],
-    )
-
-
-def _same_names(have: RequestedNames, want: RequestedNames) -> bool:
-    wanted_dns = {n.lower() for n in want.dns_names}
-    if want.common_name and want.common_name not in want.ip_addresses:
-        wanted_dns.add(want.common_name.lower())
-    return {n.lower() for n in have.dns_names} == wanted_dns and set(have.ip_addresses) == set(
-        want.ip_addresses
-    )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class CertificateActivities:
     """Steps of a Certificate that touch the cluster; one instance per worker."""
 
@@ -160,7 +141,9 @@ class CertificateActivities:
 
     def _secret(self, namespace: str, name: str) -> client.V1Secret | None:
         return call_api_or_none(
-            lambda: self._core.read_namespaced_secret(name, namespace),
+            lambda: self._core.read_namespaced_secret(
+                name, namespace, _request_timeout=REQUEST_TIMEOUT
+            ),
             none_on=(404,),
             action=f"read Secret {namespace}/{name}",
             permission=Permission("get", "secrets", namespace),
@@ -172,9 +155,7 @@ class CertificateActivities:
         ref = request.certificate
         secret = self._secret(ref.namespace, request.secret_name)
         if secret is None:
-            return SecretInspection(
-                False, f'Issuing certificate as Secret "{request.secret_name}" does not exist'
-            )
+            return secret_missing(request.secret_name)
         owner = _annotation(secret, CERTIFICATE_ANNOTATION)
         if owner and owner != ref.name:
             return SecretInspection(
@@ -184,27 +165,9 @@ class CertificateActivities:
                     f'"{owner}"; choose another secretName'
                 ),
             )
-        chain, key_pem = _data(secret, "tls.crt"), _data(secret, "tls.key")
-        if not chain or not key_pem:
-            return SecretInspection(False, "Issuing certificate as Secret has no tls.crt/tls.key")
-        try:
-            cert = x509.load_pem_x509_certificates(chain)[0]
-            key = load_private_key(key_pem)
-        except ValueError:
-            return SecretInspection(False, "Issuing certificate as Secret holds no valid key pair")
-        facts = {
-            "not_before": _iso(cert.not_valid_before_utc),
-            "not_after": _iso(cert.not_valid_after_utc),
-        }
-        if _public_bytes(cert.public_key()) != _public_bytes(key.public_key()):
-            return SecretInspection(
-                False, "Issuing certificate as the key does not match it", **facts
-            )
-        if not _same_names(certificate_names(cert), request.names):
-            return SecretInspection(False, "Issuing certificate as its names changed", **facts)
-        if cert.not_valid_after_utc <= datetime.now(UTC):
-            return SecretInspection(False, "Issuing certificate as it has expired", **facts)
-        return SecretInspection(True, **facts)
+        return inspect_key_pair(
+            _data(secret, "tls.crt"), _data(secret, "tls.key"), request.names, now=datetime.now(UTC)
+        )
 
     @activity.defn(name=ActivityName.PREPARE_PRIVATE_KEY)
     def prepare_private_key(self, request: KeyRequest) -> PreparedKey:
@@ -236,7 +199,9 @@ class CertificateActivities:
             owner=core_owner_reference(_owner(ref)),
         )
         created = call_api_or_none(
-            lambda: self._core.create_namespaced_secret(ref.namespace, body),
+            lambda: self._core.create_namespaced_secret(
+                ref.namespace, body, _request_timeout=REQUEST_TIMEOUT
+            ),
             none_on=(409,),
             action=f"store the next private key in {name}",
             permission=Permission("create", "secrets", ref.namespace),
@@ -254,12 +219,16 @@ class CertificateActivities:
         namespace, name = request.certificate.namespace, order.metadata.name
         where = (crd.GROUP, crd.VERSION, namespace, crd.Order.PLURAL)
         created = call_api_or_none(
-            lambda: self._custom.create_namespaced_custom_object(*where, order.to_api()),
+            lambda: self._custom.create_namespaced_custom_object(
+                *where, order.to_api(), _request_timeout=REQUEST_TIMEOUT
+            ),
             none_on=(409,),
             action=f"create Order {name}",
             permission=Permission("create", crd.Order.PLURAL, namespace, crd.GROUP),
         ) or call_api(
-            lambda: self._custom.get_namespaced_custom_object(*where, name),
+            lambda: self._custom.get_namespaced_custom_object(
+                *where, name, _request_timeout=REQUEST_TIMEOUT
+            ),
             action=f"read Order {name}",
             permission=Permission("get", crd.Order.PLURAL, namespace, crd.GROUP),
         )
@@ -268,18 +237,24 @@ class CertificateActivities:
 
     @activity.defn(name=ActivityName.STORE_CERTIFICATE)
     def store_certificate(self, request: StoreRequest) -> SecretInspection:
-        """Write the key pair into the TLS Secret in place; then drop the next-key Secret."""
+        """Write the key pair into the TLS Secret in place; then drop the next-key Secret.
+
+        A retry after a worker died between the two finds the next-key Secret gone and
+        the TLS Secret already holding this chain: that is this step done, not a failure.
+        """
         ref = request.certificate
         key_pem = _data(self._secret(ref.namespace, request.key_secret), "tls.key")
+        if key_pem is None and request.key_secret != request.secret_name:
+            tls = self._secret(ref.namespace, request.secret_name)
+            if _data(tls, "tls.crt") == request.chain_pem.encode():
+                key_pem = _data(tls, "tls.key")
         if key_pem is None:
             raise bad_request(
                 f"the private key Secret {request.key_secret} vanished before "
                 "the certificate arrived; the next attempt generates a new key"
             )
         cert = x509.load_pem_x509_certificates(request.chain_pem.encode())[0]
-        if _public_bytes(cert.public_key()) != _public_bytes(
-            load_private_key(key_pem).public_key()
-        ):
+        if public_bytes(cert.public_key()) != public_bytes(load_private_key(key_pem).public_key()):
             raise bad_request("the issued certificate does not match the private key")
         self._write_tls_secret(
             request,
@@ -287,21 +262,28 @@ class CertificateActivities:
         )
         if request.key_secret != request.secret_name:
             call_api_or_none(
-                lambda: self._core.delete_namespaced_secret(request.key_secret, ref.namespace),
+                lambda: self._core.delete_namespaced_secret(
+                    request.key_secret, ref.namespace, _request_timeout=REQUEST_TIMEOUT
+                ),
                 none_on=(404,),
                 action=f"delete Secret {request.key_secret}",
                 permission=Permission("delete", "secrets", ref.namespace),
             )
         return SecretInspection(
             True,
-            not_before=_iso(cert.not_valid_before_utc),
-            not_after=_iso(cert.not_valid_after_utc),
+            not_before=iso(cert.not_valid_before_utc),
+            not_after=iso(cert.not_valid_after_utc),
         )
 
     def _write_tls_secret(self, request: StoreRequest, *, data: dict[str, str]) -> None:
-        """Create the TLS Secret, or update it in place unless another Certificate owns it."""
+        """Create the TLS Secret, or update it in place unless another Certificate owns it.
+
+        Either way it carries ``TLS_SECRET_LABEL``, which the bridge watches to notice a
+        user deleting or editing it (one written before the label existed gets it now).
+        """
         ref = request.certificate
         annotations = {CERTIFICATE_ANNOTATION: ref.name, ISSUER_ANNOTATION: request.issuer_name}
+        labels = {MANAGED_LABEL: "true", TLS_SECRET_LABEL: tls_secret_label(ref.name)}
         existing = self._secret(ref.namespace, request.secret_name)
         permission = Permission("update", "secrets", ref.namespace)
         if existing is None:
@@ -312,8 +294,11 @@ class CertificateActivities:
                 annotations=annotations,
                 data=data,
             )
+            body.metadata.labels = labels
             call_api(
-                lambda: self._core.create_namespaced_secret(ref.namespace, body),
+                lambda: self._core.create_namespaced_secret(
+                    ref.namespace, body, _request_timeout=REQUEST_TIMEOUT
+                ),
                 action=f"create Secret {request.secret_name}",
                 permission=permission,
             )
@@ -327,13 +312,19 @@ class CertificateActivities:
         # A merge patch carrying the resourceVersion read: refused if the Secret changed since.
         patch = client.V1Secret(
             metadata=client.V1ObjectMeta(
-                annotations=annotations, resource_version=existing.metadata.resource_version
+                labels={TLS_SECRET_LABEL: labels[TLS_SECRET_LABEL]},
+                annotations=annotations,
+                resource_version=existing.metadata.resource_version,
             ),
             data=data,
         )
         call_api(
             lambda: self._core.patch_namespaced_secret(
-                request.secret_name, ref.namespace, patch, _content_type=MERGE_PATCH
+                request.secret_name,
+                ref.namespace,
+                patch,
+                _content_type=MERGE_PATCH,
+                _request_timeout=REQUEST_TIMEOUT,
             ),
             action=f"update Secret {request.secret_name}",
             permission=permission,

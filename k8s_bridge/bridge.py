@@ -5,7 +5,8 @@ resource is gone.
 The queue holds one key per resource, ``(kind, informer key)``, so a resource is
 reconciled by one reconciler at a time. What the key stands for is read when it is
 processed (level-triggered): the informer's current object, and the UIDs of deleted
-incarnations whose workflows still have to be cancelled.
+incarnations whose workflows still have to be cancelled. A watch on acmeflow's TLS Secrets
+(by label, ``tls_secrets``) queues the Certificate whose Secret a user changed or deleted.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ from acmeflow.k8s_bridge.order_workflows import OrderWorkflows
 from acmeflow.k8s_bridge.resource_mirrors import ResourceMirrors
 from acmeflow.k8s_bridge.resource_workflows import cancel_if_owned, running_resource_workflows
 from acmeflow.k8s_bridge.signalled_workflows import SignalledWorkflows
+from acmeflow.k8s_bridge.tls_secrets import (
+    TLS_SECRET,
+    TlsSecretReconciler,
+    certificate_of,
+    tls_secret_informer,
+    touched,
+)
 from acmeflow.k8s_bridge.work_queue import ExponentialBackoff, WorkQueue, reconcile_forever
 from acmeflow.plumbing.activity_methods import activity_methods
 from acmeflow.plumbing.order_observer import ObserverActivities
@@ -63,6 +71,9 @@ class Bridge:
             ClusterIssuer.KIND: self._informer(
                 ClusterIssuer.PLURAL, self._issuer_changed(ClusterIssuer.KIND)
             ),
+            TLS_SECRET: tls_secret_informer(
+                api.core, self._tls_secret_changed, resync_s=config.resync_s
+            ),
         }
         self._issuers = IssuerLookup(
             self.informers[Issuer.KIND],
@@ -87,6 +98,9 @@ class Bridge:
             certificates=self.informers[Certificate.KIND],
             issuers=self._issuers,
             workflows=signalled,
+        )
+        self._tls_secrets = TlsSecretReconciler(
+            certificates=self.informers[Certificate.KIND], workflows=signalled
         )
         self._issuer_accounts = IssuerReconciler(
             api=api,
@@ -136,13 +150,22 @@ class Bridge:
 
         return on_change
 
+    def _tls_secret_changed(self, key: str, old: Obj | None, new: Obj | None) -> None:
+        if touched(old, new):
+            certificate = certificate_of(new or old or {}, self.informers[Certificate.KIND])
+            if certificate is not None:
+                self._submit((TLS_SECRET, certificate))
+
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         for informer in self.informers.values():
             threading.Thread(target=informer.run, name=informer.name, daemon=True).start()
         for informer in self.informers.values():
             if not await asyncio.to_thread(informer.wait_synced, SYNC_TIMEOUT_S):
-                raise RuntimeError(f"could not list {informer.name}; is the CRD installed?")
+                raise RuntimeError(
+                    f"could not list {informer.name}; is the CRD installed, "
+                    "and may the bridge list and watch them?"
+                )
         mirrors = [
             ObserverActivities(self._order_mirror),
             ResourceMirrors(self._api, self._events),
@@ -177,6 +200,8 @@ class Bridge:
             return self._orders.reconcile
         if kind == Certificate.KIND:
             return self._certificates.reconcile
+        if kind == TLS_SECRET:
+            return self._tls_secrets.reconcile
         return partial(self._issuer_accounts.reconcile, kind)
 
     async def _process(self, item: Key) -> float | None:

@@ -38,6 +38,15 @@ NOT_READY_CONFIG = "ErrInvalidConfig"
 """Ready reason of an Issuer or ClusterIssuer whose spec cannot be used."""
 
 
+def live_certificate(certificates: Informer, key: str) -> Certificate | None:
+    """The Certificate under ``key``, unless it is gone or being deleted."""
+    obj = certificates.get(key)
+    if obj is None:
+        return None
+    certificate = Certificate.model_validate(obj)
+    return None if certificate.metadata.deletion_timestamp else certificate
+
+
 class CertificateReconciler:
     def __init__(
         self,
@@ -55,11 +64,8 @@ class CertificateReconciler:
         self._workflows = workflows
 
     async def reconcile(self, key: str) -> float | None:
-        obj = self._certificates.get(key)
-        if obj is None:
-            return None
-        certificate = Certificate.model_validate(obj)
-        if certificate.metadata.deletion_timestamp:
+        certificate = live_certificate(self._certificates, key)
+        if certificate is None:
             return None
         namespace, name = certificate.metadata.namespace or "", certificate.metadata.name
         issuer, problem = self._issuers.config_for(namespace, certificate.spec.issuer_ref)

@@ -2,7 +2,8 @@
 
 Every ``resync_s`` the informer lists again, so each object is seen at least that often
 (level-triggered: a missed event is repaired by the next list). A watch whose resource
-version expired (410 Gone) also falls back to a fresh list.
+version expired (410 Gone) also falls back to a fresh list. ``keep`` says what of each
+object the cache holds and the callback sees (all of it, unless an informer needs less).
 """
 
 from __future__ import annotations
@@ -32,12 +33,19 @@ def object_key(obj: Obj) -> str:
 
 class Informer:
     def __init__(
-        self, name: str, list_fn: Callable[..., Any], on_change: OnChange, *, resync_s: float = 60.0
+        self,
+        name: str,
+        list_fn: Callable[..., Any],
+        on_change: OnChange,
+        *,
+        resync_s: float = 60.0,
+        keep: Callable[[Obj], Obj] = lambda obj: obj,
     ) -> None:
         self.name = name
         self._list_fn = list_fn
         self._on_change = on_change
         self._resync_s = resync_s
+        self._keep = keep
         self._lock = threading.Lock()
         self._cache: dict[str, Obj] = {}
         self._synced = threading.Event()
@@ -74,7 +82,7 @@ class Informer:
 
     def _relist(self) -> str:
         listing = self._list_fn()
-        items = {object_key(o): o for o in listing.get("items", [])}
+        items = {object_key(o): self._keep(o) for o in listing.get("items", [])}
         with self._lock:
             previous, self._cache = self._cache, dict(items)
         for key, obj in items.items():
@@ -104,7 +112,7 @@ class Informer:
                 return
             if kind == "BOOKMARK":
                 continue
-            key = object_key(obj)
+            key, obj = object_key(obj), self._keep(obj)
             with self._lock:
                 old = self._cache.get(key)
                 if kind == "DELETED":

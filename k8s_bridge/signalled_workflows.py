@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from acmeflow.workflows.resource_ids import UID_MEMO
 
@@ -44,6 +45,16 @@ class SignalledWorkflows:
             static_summary=summary,
         )
         self._delivered[workflow_id] = fingerprint
+        return True
+
+    async def signal(self, workflow_id: str, signal: Any, arg: Any) -> bool:
+        """Signal the running workflow ``workflow_id``; False when none runs (none to wake)."""
+        try:
+            await self._client.get_workflow_handle(workflow_id).signal(signal, arg)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
         return True
 
     def forget(self, workflow_id: str) -> None:

@@ -6,6 +6,14 @@ a Secret), create the Order resource and run its ``OrderWorkflow`` as a child, t
 write the Secret. A failed round backs off 1h, 2h, 4h ... 32h; a spec change (the
 ``update`` signal from the bridge) wakes the workflow at once and bypasses the back-off.
 Each round ends with continue-as-new, so the history stays short however long it lives.
+
+A user who deletes or edits the TLS Secret of a Ready certificate does not wait for the
+renewal: the bridge watches acmeflow's TLS Secrets and sends ``secret_changed``, which
+ends the wait, and the next round's look at the Secret decides. A Secret that is no good
+any more (gone, another key, other names, garbage) makes the Certificate not Ready, with
+cert-manager's reason (``DoesNotExist``, ``InvalidKeyPair``, ``SecretMismatch``,
+``InvalidCertificate``...), and is reissued at once, past any back-off. A Secret the
+workflow wrote itself looks good, so its own writes cost one look and nothing more.
 """
 
 from __future__ import annotations
@@ -50,7 +58,10 @@ from acmeflow.workflows.snapshot_publisher import SnapshotPublisher
 FIRST_BACKOFF = timedelta(hours=1)
 MAX_BACKOFF = timedelta(hours=32)
 _STEP_TIMEOUT: Final = timedelta(minutes=10)
-_ATTEMPT_TIMEOUT: Final = timedelta(seconds=60)
+_ATTEMPT_TIMEOUT: Final = timedelta(seconds=10)
+"""One attempt of a step in the cluster: a few API requests, each cut off after seconds
+(``REQUEST_TIMEOUT``), and at most an RSA 4096 key; a worker that dies mid-step is
+noticed, and the step retried on another, after this long."""
 T = TypeVar("T")
 
 
@@ -133,6 +144,7 @@ class CertificateWorkflow:
         self._input = start
         self._status = _carried_status(start)
         self._updated = False
+        self._secret_changed = False
         self._publisher = SnapshotPublisher(
             self._status, ActivityName.PUBLISH_CERTIFICATE_PROGRESS, to=start.observer_task_queue
         )
@@ -143,6 +155,12 @@ class CertificateWorkflow:
         if changed.spec.generation >= self._input.spec.generation:
             self._input = changed
             self._updated = True
+
+    @workflow.signal
+    def secret_changed(self, secret_name: str) -> None:
+        """The bridge saw the TLS Secret change or go: look at it again now."""
+        if secret_name == self._input.spec.secret_name:
+            self._secret_changed = True
 
     @workflow.query
     def status(self) -> CertificateStatus:
@@ -171,9 +189,14 @@ class CertificateWorkflow:
 
     async def _round(self) -> None:
         """One look at the Secret, then either a wait or an issuance attempt."""
-        self._updated = False
+        self._updated = self._secret_changed = False
         spec = self._input.spec
         inspection = await self._step(INSPECT, self._key_request())
+        # Ready under the same spec, and no good now: someone broke the Secret.
+        broken = (
+            self._status.ready == ConditionStatus.TRUE
+            and self._status.observed_generation == spec.generation
+        )
         self._status.observed_generation = spec.generation
         if inspection.conflict:
             self._set_ready(
@@ -185,20 +208,31 @@ class CertificateWorkflow:
         if inspection.up_to_date:
             await self._wait_until_renewal(inspection)
             return
-        if self._status.failed_issuance_attempts and not await self._backed_off():
+        if broken:
+            self._secret_broken(inspection)
+        elif self._status.failed_issuance_attempts and not await self._backed_off():
             return
-        await self._issue(inspection.reason)
+        await self._issue(inspection.reason, reason=_violation(inspection))
+
+    def _secret_broken(self, inspection: SecretInspection) -> None:
+        """Not Ready any more, saying why; the issuance that follows skips any back-off."""
+        self._set_ready(ConditionStatus.FALSE, _violation(inspection), inspection.reason)
+        self._event(EventType.NORMAL, EventReason.ISSUING, inspection.reason)
 
     async def _wait_until_renewal(self, inspection: SecretInspection) -> None:
         renew_at = self._record_validity(inspection)
         why = f"Renewing certificate as renewal was scheduled at {self._status.renewal_time}"
         wait = renew_at - workflow.now()
         if wait.total_seconds() <= 0:
-            await self._issue(why)
+            # A renewal that failed backs off too: the old certificate still serves.
+            if not self._status.failed_issuance_attempts or await self._backed_off():
+                await self._issue(why)
             return
         workflow.set_current_details(f"**Ready**: renews at {self._status.renewal_time}")
         try:
-            await workflow.wait_condition(lambda: self._updated, timeout=wait)
+            await workflow.wait_condition(
+                lambda: self._updated or self._secret_changed, timeout=wait
+            )
         except TimeoutError:
             await self._issue(why)
 
@@ -219,7 +253,8 @@ class CertificateWorkflow:
         return renew_at
 
     async def _backed_off(self) -> bool:
-        """Wait out the back-off after a failure; False if a spec change cut it short."""
+        """Wait out the back-off after a failure; False if a spec or Secret change cut it
+        short (the next round looks at the Secret again)."""
         delay = backoff(self._status.failed_issuance_attempts)
         failed_at = datetime.fromisoformat(self._status.last_failure_time)
         remaining = failed_at + delay - workflow.now()
@@ -230,15 +265,18 @@ class CertificateWorkflow:
             f"failed attempt(s) until {failed_at + delay}"
         )
         try:
-            await workflow.wait_condition(lambda: self._updated, timeout=remaining)
+            await workflow.wait_condition(
+                lambda: self._updated or self._secret_changed, timeout=remaining
+            )
         except TimeoutError:
             return True
-        self._status.failed_issuance_attempts = 0
+        if self._updated:  # a new spec starts afresh; a changed Secret is looked at again
+            self._status.failed_issuance_attempts = 0
         return False
 
-    async def _issue(self, why: str) -> None:
+    async def _issue(self, why: str, *, reason: ConditionReason = ConditionReason.ISSUING) -> None:
         current = self._input
-        self._set_issuing(True, ConditionReason.ISSUING, why)
+        self._set_issuing(True, reason, why)
         key = await self._step(PREPARE_KEY, self._key_request())
         self._status.next_private_key_secret_name = key.key_secret
         if key.generated:
@@ -370,6 +408,14 @@ class CertificateWorkflow:
             reason=reason,
             message=message,
         )
+
+
+def _violation(inspection: SecretInspection) -> ConditionReason:
+    """Why the Secret is no good, in cert-manager's words (an older worker gives none)."""
+    try:
+        return ConditionReason(inspection.violation or ConditionReason.ISSUING)
+    except ValueError:
+        return ConditionReason.ISSUING
 
 
 class _RoundFailed(Exception):

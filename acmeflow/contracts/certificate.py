@@ -7,6 +7,12 @@ from enum import StrEnum
 
 from acmeflow.contracts.names import RequestedNames
 
+CERTIFICATE_ANNOTATION = "acmeflow.io/certificate-name"
+"""Annotation on the Secrets acmeflow writes for a Certificate: that Certificate's name."""
+TLS_SECRET_LABEL = "acmeflow.io/certificate-name"
+"""Label on every TLS Secret acmeflow writes (its Certificate's name, shortened to fit a
+label value): the bridge watches Secrets by it, never every Secret of the cluster."""
+
 
 class RotationPolicy(StrEnum):
     """A Certificate's ``privateKey.rotationPolicy``: a new key per issuance, or the same one."""
@@ -76,3 +82,6 @@ class SecretInspection:
     not_before: str = ""
     not_after: str = ""
     conflict: str = ""
+    violation: str = ""
+    """Why the Secret is not good, as cert-manager names it (``DoesNotExist``,
+    ``InvalidKeyPair``, ...); empty when it is up to date."""

@@ -29,6 +29,7 @@ from acmeflow.activities.certificate_steps import (
 from acmeflow.activities.errors import BAD_REQUEST
 from acmeflow.activities.kubernetes_api import MANAGED_LABEL
 from acmeflow.contracts.certificate import (
+    TLS_SECRET_LABEL,
     CertificateRef,
     KeyRequest,
     OrderResourceRequest,
@@ -227,7 +228,11 @@ def test_the_certificate_is_stored_as_a_tls_secret_and_renewed_in_place(
     secret = kubectl.get("secret", secret_name, namespace=namespace)
     assert secret["type"] == "kubernetes.io/tls"
     assert decoded(secret) == {"tls.crt": stored.chain_pem.encode(), "tls.key": first_key}
-    assert secret["metadata"]["labels"] == {MANAGED_LABEL: "true"}
+    # The label the bridge watches acmeflow's TLS Secrets by.
+    assert secret["metadata"]["labels"] == {
+        MANAGED_LABEL: "true",
+        TLS_SECRET_LABEL: certificate.name,
+    }
     assert secret["metadata"]["annotations"] == {
         CERTIFICATE_ANNOTATION: certificate.name,
         ISSUER_ANNOTATION: "test-issuer",
@@ -236,11 +241,17 @@ def test_the_certificate_is_stored_as_a_tls_secret_and_renewed_in_place(
     leftover = kubectl("get", "secret", first.key_secret, "-n", namespace, "--ignore-not-found")
     assert leftover.stdout == ""  # the next-key Secret is dropped once the key is stored
     assert steps.inspect_certificate_secret(key_request(certificate)).up_to_date
+    # The worker died after writing, before reporting: the retry finds the step done.
+    assert steps.store_certificate(stored).up_to_date
+    assert decoded(kubectl.get("secret", secret_name, namespace=namespace))["tls.key"] == first_key
 
+    # As a Secret written before the label existed: the next write labels it.
+    kubectl("label", "secret", secret_name, "-n", namespace, f"{TLS_SECRET_LABEL}-")
     second = steps.prepare_private_key(key_request(certificate))  # renewal: a new key
     renewed = store(steps, certificate, second)
     again = kubectl.get("secret", secret_name, namespace=namespace)
     assert again["metadata"]["uid"] == secret["metadata"]["uid"]
+    assert again["metadata"]["labels"][TLS_SECRET_LABEL] == certificate.name
     assert decoded(again)["tls.crt"] == renewed.chain_pem.encode()
     assert decoded(again)["tls.key"] != first_key
 
