@@ -114,6 +114,8 @@ MAY: dict[str, list[Check]] = {
         ("delete", "challenges.acmeflow.io", ANY),
         *_each("create delete", "orders.acmeflow.io", ANY),
         *_each("create patch", "events", ANY),
+        # acmeflow's TLS Secrets, by label, to reissue one a user deleted or spoilt.
+        *_each("list watch", "secrets", ALL),
     ],
     "acmeflow-solver": _each("get list watch", "challenges.acmeflow.io", ALL),
 }
@@ -138,8 +140,7 @@ MAY_NOT: dict[str, list[Check]] = {
         ("create", "events", ANY),
     ],
     "acmeflow-bridge": [
-        *_each("get list watch", "secrets", ANY),
-        ("list", "secrets", ALL),
+        ("get", "secrets", ANY),
         # Specs are the user's: the bridge writes status subresources only.
         *_each("patch update", "orders.acmeflow.io challenges.acmeflow.io", ANY),
         *_each("patch update delete", "issuers.acmeflow.io certificates.acmeflow.io", ANY),
@@ -609,10 +610,10 @@ def test_a_forbidden_request_really_fails_under_the_service_account(
 def test_each_process_stops_on_sigterm_within_its_grace_period(
     installation: Installation, base: Rendered
 ) -> None:
-    """Last in this module: stop the processes the way the kubelet does."""
+    """Last in this module: stop the processes the way the kubelet does. ``stop`` sends
+    SIGTERM and, like the kubelet, SIGKILLs after the Deployment's grace period (then it
+    answers None): exit code 0 means the process finished shutting down by itself."""
     for process in installation.processes:
         deployment = base.one("Deployment", f"acmeflow-{process.name}")
         grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-        started = time.monotonic()
         assert process.stop(grace) == 0, f"{process.name}:\n{process.log_tail()}"
-        assert time.monotonic() - started < grace

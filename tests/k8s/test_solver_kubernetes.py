@@ -32,6 +32,8 @@ from tests.k8s.kube_helpers import Kubectl, install_acmeflow_crds, temporary_nam
 from tests.solver.solver_process import Reply, running_solver
 
 pytestmark = pytest.mark.stack
+HANG_GUARD_S = 60.0
+"""Ends a wait that would never end; how fast the solver follows belongs in a benchmark."""
 
 
 class TcpProxy:
@@ -145,13 +147,13 @@ def test_serves_challenges_as_they_are_created_and_stops_when_they_are_deleted(
             200, f"tok-{early}.thumbprint"
         )
 
+        # Not served before its Challenge exists; served once it does, from the watch.
         name = unique("chal")
         token = f"tok-{name}"
+        assert solver.token(token, "solve.example.com").status == 404
         create_challenge(kubectl, name, namespace, token=token, dns_name="solve.example.com")
-        started = time.monotonic()
-        reply = solver.wait_for(token, "solve.example.com", 200, timeout_s=10)
+        reply = solver.wait_for(token, "solve.example.com", 200, timeout_s=HANG_GUARD_S)
         assert reply.body == f"{token}.thumbprint"
-        assert time.monotonic() - started < 10
 
         # The key is served only for the Challenge's own name; Host case and port do not matter.
         assert solver.token(token, "SOLVE.example.com:80").status == 200
@@ -176,7 +178,7 @@ def test_serves_challenges_as_they_are_created_and_stops_when_they_are_deleted(
         assert solver.token("tok-file", "file.example.com") == Reply(200, "tok-file.thumbprint")
 
         kubectl("delete", "challenge", name, "-n", namespace)
-        solver.wait_for(token, "solve.example.com", 404, timeout_s=10)
+        solver.wait_for(token, "solve.example.com", 404, timeout_s=HANG_GUARD_S)
 
         assert solver.terminate() == 0
 
@@ -223,9 +225,9 @@ def test_keeps_answering_through_an_api_outage_and_catches_up_after_it(
         assert solver.get("/readyz").status == 200
 
         proxy.restore()
-        solver.wait_for(f"tok-{during}", "d.example.com", 200, timeout_s=30)
+        solver.wait_for(f"tok-{during}", "d.example.com", 200, timeout_s=HANG_GUARD_S)
         # The fresh list replaced the cache: the Challenge deleted meanwhile is gone.
-        solver.wait_for(f"tok-{before}", "b.example.com", 404, timeout_s=5)
+        solver.wait_for(f"tok-{before}", "b.example.com", 404, timeout_s=HANG_GUARD_S)
         log = solver.log()
         assert "listing again in" in log, log
         assert solver.terminate() == 0
@@ -246,7 +248,7 @@ def test_not_ready_until_the_first_list_then_ready(
         assert solver.get("/readyz") == Reply(503, "loading")
         assert solver.get("/healthz") == Reply(200, "ok")
         proxy.restore()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + HANG_GUARD_S
         while solver.get("/readyz").status != 200:
             assert time.monotonic() < deadline, solver.log()
             time.sleep(0.1)
@@ -276,8 +278,8 @@ def test_an_expired_resource_version_on_the_real_server_leads_to_a_new_list(
     cache = ChallengeCache(feed, initial_backoff_s=0.05)
     cache.start()
     try:
-        assert cache.wait_ready(10)
-        deadline = time.monotonic() + 10
+        assert cache.wait_ready(HANG_GUARD_S)
+        deadline = time.monotonic() + HANG_GUARD_S
         while cache.key_for("tok-listed", "l.example.com") is None:
             assert time.monotonic() < deadline, "the 410 did not lead to a new list"
             time.sleep(0.05)

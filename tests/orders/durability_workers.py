@@ -167,7 +167,12 @@ async def eventually(
     workers: tuple[WorkerProcess, ...] = (),
     interval: float = 0.1,
 ) -> T:
-    """Poll ``probe`` until it returns something; fail naming ``what`` and the worker logs."""
+    """Poll ``probe`` until it returns the thing it looks for; fail naming ``what`` and the
+    worker logs.
+
+    "Not yet" is ``None`` and nothing else: a probe that answers ``False`` would otherwise
+    count as found, so a bool is refused outright.
+    """
     deadline = time.monotonic() + timeout
     while True:
         for worker in workers:
@@ -177,6 +182,10 @@ async def eventually(
                     f"with {worker.popen.returncode}:\n{worker.log()}"
                 )
         found = await probe()
+        if isinstance(found, bool):
+            raise TypeError(
+                f"the probe for {what} returned {found!r}: return what it found, or None"
+            )
         if found is not None:
             return found
         if time.monotonic() >= deadline:
