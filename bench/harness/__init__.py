@@ -7,7 +7,10 @@
 - ``histories``: where a workflow's time went, read from its Temporal history;
 - ``kube``: Kubernetes clients, a benchmark's namespace, creating and watching objects;
 - ``kube_run``: one Kubernetes run (N objects created at once, watched until final);
-- ``figures``: percentiles and the printed figures.
+- ``figures``: percentiles and the printed figures;
+- ``fault_*``: the faults-at-load scenario (``fault_scenario``) that ``bench/faults.py`` and
+  ``tests/k8s/test_faults_at_load.py`` share: its processes, plan, kill schedule, findings
+  and histories; ``suite_helpers``: the test suite's ACME proxy and certificate check.
 
 The scripts import it as ``harness`` (``bench/`` is their path, as ``python bench/x.py``
 runs them).

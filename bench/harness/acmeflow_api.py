@@ -5,19 +5,25 @@ A module of acmeflow that moves is re-pointed in this one file.
 
 from __future__ import annotations
 
-from acmeflow.activities.csr import build_csr, generate_private_key
+from acmeflow.activities.certificate_steps import CERTIFICATE_LABEL
+from acmeflow.activities.csr import build_csr, generate_private_key, load_private_key
 from acmeflow.contracts.activities import ActivityName
 from acmeflow.contracts.issuer import Http01Ingress, IssuerConfig, SolverConfig
 from acmeflow.contracts.names import RequestedNames
 from acmeflow.contracts.secrets import SecretRef
 from acmeflow.contracts.states import FINAL_ORDER_STATES, OrderState
 from acmeflow.crds import models as crds
+from acmeflow.devstack.components import component_processes
+from acmeflow.devstack.processes import ServerProcess, free_port, log_tail, stop_pid_file
 from acmeflow.devstack.stack import DevStack, StackInfo
+from acmeflow.devstack.temporal_server import temporal_process
+from acmeflow.devstack.tls import create_ca
 from acmeflow.worker.sandbox import workflow_runner
 from acmeflow.workflows.order import OrderInput, OrderWorkflow
 from acmeflow.workflows.resource_ids import workflow_id
 
 __all__ = [
+    "CERTIFICATE_LABEL",
     "FINAL_ORDER_STATES",
     "ActivityName",
     "DevStack",
@@ -28,10 +34,18 @@ __all__ = [
     "OrderWorkflow",
     "RequestedNames",
     "SecretRef",
+    "ServerProcess",
     "SolverConfig",
     "StackInfo",
+    "component_processes",
     "crds",
+    "create_ca",
+    "free_port",
+    "load_private_key",
+    "log_tail",
     "single_name_csr",
+    "stop_pid_file",
+    "temporal_process",
     "workflow_id",
     "workflow_runner",
 ]

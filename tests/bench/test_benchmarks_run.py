@@ -73,3 +73,26 @@ def test_kubernetes_benchmarks(stack: StackInfo) -> None:
     certificates = _run("bench/k8s_certificates.py", "--certificates", "2")
     assert certificates["ready"] == 2
     assert [size["certificates"] for size in certificates["sizes"]] == [2]
+
+
+def test_faults_benchmark(stack: StackInfo) -> None:
+    figures = _run("bench/faults.py", "--certificates", "3", "--state-dir", str(stack.state_dir))
+    assert figures["certificates"] == figures["ready"] == figures["orders"] == 3
+    assert figures["new_orders"] == 3
+    assert figures["problems"] == 0
+    assert figures["all_ready_s"] > 0
+    assert set(figures["kills"]) <= {"worker", "bridge", "temporal"}
+
+
+def test_bridge_secrets_benchmark(stack: StackInfo) -> None:
+    figures = _run(
+        "bench/bridge_secrets.py", "--secrets", "30", "--certificates", "1", "--settle-s", "1"
+    )
+    assert figures["unrelated_secrets"] == 30
+    for key in (
+        "bridge_rss_mb_with_certificates",
+        "bridge_rss_mb_with_unrelated_secrets",
+        "all_secrets_list_mb",
+        "reissue_after_delete_s",
+    ):
+        assert figures[key] > 0, key
