@@ -63,8 +63,9 @@ TLS_SECRET_TYPE = "kubernetes.io/tls"
 CERTIFICATE_LABEL = "acmeflow.io/certificate"
 
 
-def tls_secret_label(certificate: str) -> str:
-    """The Certificate's name as a label value (at most 63 characters, unique when cut)."""
+def certificate_label(certificate: str) -> str:
+    """The Certificate's name as a label value (at most 63 characters, unique when cut);
+    names may be 253 characters long, label values no more than 63."""
     if len(certificate) <= 63:
         return certificate
     return f"{certificate[:52]}-{hashlib.sha256(certificate.encode()).hexdigest()[:10]}"
@@ -116,7 +117,7 @@ def order_resource(request: OrderResourceRequest) -> crd.Order:
             metadata=crd.ObjectMeta(
                 name=name,
                 namespace=ref.namespace,
-                labels={**request.labels, CERTIFICATE_LABEL: ref.name},
+                labels={**request.labels, CERTIFICATE_LABEL: certificate_label(ref.name)},
                 owner_references=[_owner(ref)],
             ),
             spec=crd.OrderSpec(
@@ -283,7 +284,7 @@ class CertificateActivities:
         """
         ref = request.certificate
         annotations = {CERTIFICATE_ANNOTATION: ref.name, ISSUER_ANNOTATION: request.issuer_name}
-        labels = {MANAGED_LABEL: "true", TLS_SECRET_LABEL: tls_secret_label(ref.name)}
+        labels = {MANAGED_LABEL: "true", TLS_SECRET_LABEL: certificate_label(ref.name)}
         existing = self._secret(ref.namespace, request.secret_name)
         permission = Permission("update", "secrets", ref.namespace)
         if existing is None:

@@ -56,7 +56,15 @@ class WorkerThread:
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except Exception as error:  # noqa: BLE001 -- raised again in the test thread
+            self._error = error
+            self._ready.set()
 
     async def _main(self) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
@@ -72,12 +80,16 @@ class WorkerThread:
     def __enter__(self) -> WorkerThread:
         self._thread.start()
         assert self._ready.wait(30), "order worker did not start"
+        if self._error is not None:
+            raise AssertionError("order worker failed to start") from self._error
         return self
 
     def __exit__(self, *_: object) -> None:
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(30)
+        if self._error is not None:
+            raise AssertionError("order worker failed while the tests ran") from self._error
 
 
 @pytest.fixture(scope="module")

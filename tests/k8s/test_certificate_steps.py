@@ -24,6 +24,7 @@ from acmeflow.activities.certificate_steps import (
     CERTIFICATE_ANNOTATION,
     ISSUER_ANNOTATION,
     CertificateActivities,
+    certificate_label,
     next_key_secret_name,
 )
 from acmeflow.activities.errors import BAD_REQUEST
@@ -215,6 +216,36 @@ def test_the_order_resource_is_owned_by_the_certificate_and_created_once(
     }
 
     assert steps.create_order_resource(request) == created  # a retried step finds it
+
+
+def test_a_certificate_with_a_long_name_gets_its_order(
+    steps: CertificateActivities, kubectl: Kubectl, namespace: str
+) -> None:
+    name = f"web-{uuid.uuid4().hex[:6]}-" + "x" * 100  # a valid name; too long for a label
+    resource = crd.Certificate(
+        metadata=crd.ObjectMeta(name=name, namespace=namespace),
+        spec=crd.CertificateSpec(
+            secret_name="long-tls", dns_names=NAMES.dns_names, issuer_ref=crd.IssuerRef(name="x")
+        ),
+    )
+    kubectl.create(resource.to_api())
+    uid = kubectl.get("certificates.acmeflow.io", name, namespace=namespace)["metadata"]["uid"]
+    long_named = CertificateRef(namespace=namespace, name=name, uid=uid)
+    prepared = steps.prepare_private_key(key_request(long_named))
+    created = steps.create_order_resource(
+        OrderResourceRequest(
+            certificate=long_named,
+            csr_pem=prepared.csr_pem,
+            names=NAMES,
+            issuer_ref={"name": "x", "kind": "Issuer", "group": "acmeflow.io"},
+            revision=1,
+        )
+    )
+
+    labels = kubectl.get(ORDERS, created.name, namespace=namespace)["metadata"]["labels"]
+    value = labels["acmeflow.io/certificate"]
+    assert len(value) <= 63 and value.startswith(name[:52])
+    assert value != certificate_label(name + "y")  # still tells Certificates apart
 
 
 def test_the_certificate_is_stored_as_a_tls_secret_and_renewed_in_place(
