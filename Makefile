@@ -20,8 +20,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-# Pebble and the Kubernetes binaries, built from the Go module proxy once, cached in ~/.cache/acmeflow;
-# Temporal's time-skipping test server (for tests/workflows) from Maven Central, cached there too.
+# Pebble, the Kubernetes binaries and acmeflow's cert-manager-controllers program
+# (deploy/cert-manager-controllers; ~4 min cold, keyed by version and source hash), built from the
+# Go module proxy once, cached in ~/.cache/acmeflow; Temporal's time-skipping test server (for
+# tests/workflows) from Maven Central, cached there too.
 kube: venv
 	$(BIN)/python -m acmeflow.devstack.go_builds
 	$(BIN)/python -m acmeflow.devstack.time_skipping_server

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from acmeflow.devstack.processes import ServerFailed, pid_alive
+from acmeflow.devstack.processes import pid_alive
 from acmeflow.devstack.stack import MANIFEST, DevStack, default_state_dir
 
 
@@ -31,6 +31,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--servers-only",
         action="store_true",
         help="do not run acmeflow's own worker and bridge (tests run their own)",
+    )
+    up.add_argument(
+        "--with-cert-manager",
+        action="store_true",
+        help="also run cert-manager's controllers (its CRDs installed) and let the bridge "
+        "sign their CertificateRequests (--external-issuer true)",
     )
     actions.add_parser("status", help="one line per server: address and health")
     actions.add_parser("env", help="print export lines for the running stack")
@@ -69,7 +75,12 @@ def print_status(stack: DevStack) -> bool:
 def run(args: argparse.Namespace) -> int:
     state_dir = _state_dir(args)
     if args.dev_command == "up":
-        return _up(state_dir, detach=args.detach, with_acmeflow=not args.servers_only)
+        return _up(
+            state_dir,
+            detach=args.detach,
+            with_acmeflow=not args.servers_only,
+            with_cert_manager=args.with_cert_manager,
+        )
     _require_manifest(state_dir)
     stack = DevStack.existing(state_dir)
     if args.dev_command == "status":
@@ -83,14 +94,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _up(state_dir: Path, *, detach: bool, with_acmeflow: bool) -> int:
+def _up(state_dir: Path, *, detach: bool, with_acmeflow: bool, with_cert_manager: bool) -> int:
     if (state_dir / MANIFEST).exists():
         DevStack.existing(state_dir).down()
-    stack = DevStack.create(state_dir, with_acmeflow=with_acmeflow)
+    stack = DevStack.create(
+        state_dir, with_acmeflow=with_acmeflow, with_cert_manager=with_cert_manager
+    )
     started = time.monotonic()
     try:
         stack.up()
-    except ServerFailed as failure:
+    except RuntimeError as failure:  # ServerFailed, a failed build or kubectl apply
         print(f"acmeflow dev up failed: {failure}", file=sys.stderr)
         return 1
     print(f"stack healthy in {time.monotonic() - started:.1f}s; state in {state_dir}")

@@ -7,9 +7,12 @@ only and run their own workers and bridges on their own task queues.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -55,8 +58,7 @@ def install_crds(info: StackAddresses) -> None:
         for name, text in render().items():
             (Path(tmp) / name).write_text(text)
         kubectl(info, "apply", "-k", tmp)
-    crds = [f"crd/{resource.PLURAL}.{GROUP}" for resource in RESOURCES]
-    kubectl(info, "wait", "--for=condition=Established", "--timeout=60s", *crds)
+    wait_established(info, [f"{resource.PLURAL}.{GROUP}" for resource in RESOURCES])
     kubectl(
         info,
         "apply",
@@ -70,13 +72,38 @@ def install_crds(info: StackAddresses) -> None:
     )
 
 
+def wait_established(info: StackAddresses, crds: Sequence[str], timeout_s: float = 60.0) -> None:
+    """Block until every named CRD is Established.
+
+    Not ``kubectl wait``: on a CRD created a moment ago it fails outright, with
+    ``.status.conditions accessor error``, instead of waiting.
+    """
+    deadline = time.monotonic() + timeout_s
+    pending = list(crds)
+    while time.monotonic() < deadline:
+        listed = json.loads(kubectl(info, "get", "crd", *pending, "-o", "json"))
+        pending = [
+            item["metadata"]["name"]
+            for item in listed.get("items", [listed])
+            if not any(
+                c["type"] == "Established" and c["status"] == "True"
+                for c in item.get("status", {}).get("conditions") or []
+            )
+        ]
+        if not pending:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"CRDs not Established after {timeout_s:.0f}s: {', '.join(pending)}")
+
+
 def _logged(process: ServerProcess, marker: str) -> bool:
     return marker in log_tail(process.log_path, 200)
 
 
 def component_processes(
-    state_dir: Path, info: StackAddresses, dns_port: int
+    state_dir: Path, info: StackAddresses, dns_port: int, *, external_issuer: bool = False
 ) -> list[ServerProcess]:
+    """Worker and bridge; with ``external_issuer`` the bridge signs cert-manager's requests."""
     cli = [sys.executable, "-m", "acmeflow.cli"]
     worker = ServerProcess(
         name="acmeflow-worker",
@@ -110,6 +137,7 @@ def component_processes(
             info.temporal_address,
             "--kubeconfig",
             str(info.kubeconfig),
+            *(["--external-issuer", "true"] if external_issuer else []),
         ],
         state_dir=state_dir,
         healthy=lambda: _logged(bridge, "bridge running"),

@@ -5,11 +5,14 @@ kube-apiserver, kube-controller-manager and kubectl, and Pebble. k/k's go.mod po
 ``k8s.io/*`` staging modules at ``./staging``; a module that merely requires k/k must
 replace each of them with the published ``v0.Y.Z`` tag instead. Pebble is the current
 release rather than Debian's 2.4, which deadlocks under a few hundred concurrent orders
-(FinalizeOrder goroutines waiting on the store's lock forever).
+(FinalizeOrder goroutines waiting on the store's lock forever). acmeflow's own
+cert-manager-controllers program (``deploy/cert-manager-controllers``) is keyed by
+cert-manager's version and a hash of its sources, so an edited main.go never runs stale.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -57,6 +60,84 @@ def build_pebble(log: Path | None = None) -> float:
         )
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(env_bin / "pebble"), target)
+    return time.monotonic() - started
+
+
+CERT_MANAGER_PROGRAM = Path(__file__).resolve().parents[2] / "deploy" / "cert-manager-controllers"
+CERT_MANAGER_MODULE = "github.com/cert-manager/cert-manager"
+GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api"
+_PROGRAM_SOURCES = ("go.mod", "go.sum", "main.go")
+
+
+def required_version(module: str) -> str:
+    """The version of ``module`` that the cert-manager program's go.mod requires."""
+    go_mod = (CERT_MANAGER_PROGRAM / "go.mod").read_text()
+    found = re.search(rf"^\s*{re.escape(module)}\s+(v\S+)", go_mod, re.M)
+    if found is None:
+        raise RuntimeError(f"{CERT_MANAGER_PROGRAM / 'go.mod'} does not require {module}")
+    return found.group(1)
+
+
+CERT_MANAGER_VERSION = required_version(CERT_MANAGER_MODULE)
+
+
+def cert_manager_program_hash() -> str:
+    """Short hash of the program's sources: a changed main.go or go.sum builds anew."""
+    digest = hashlib.sha256()
+    for name in _PROGRAM_SOURCES:
+        digest.update(name.encode() + b"\0" + (CERT_MANAGER_PROGRAM / name).read_bytes())
+    return digest.hexdigest()[:8]
+
+
+def cert_manager_binary() -> Path:
+    """``<cache>/cert-manager/<version>-<hash8>/cert-manager-controllers``."""
+    key = f"{CERT_MANAGER_VERSION}-{cert_manager_program_hash()}"
+    return cache_base() / "cert-manager" / key / "cert-manager-controllers"
+
+
+def _module_dir(module: str, log: Path | None) -> Path:
+    """Where the module cache holds ``module`` at the version the program requires."""
+    with tempfile.TemporaryDirectory(prefix="acmeflow-mod-") as tmp:
+        info = json.loads(
+            _go(
+                ["mod", "download", "-json", f"{module}@{required_version(module)}"], Path(tmp), log
+            )
+        )
+    return Path(info["Dir"])
+
+
+def cert_manager_crds(log: Path | None = None) -> list[Path]:
+    """cert-manager's six v1 CRDs from the same module version (``deploy/crds``)."""
+    return sorted((_module_dir(CERT_MANAGER_MODULE, log) / "deploy" / "crds").glob("*.yaml"))
+
+
+def gateway_api_crds(log: Path | None = None) -> list[Path]:
+    """The Gateway API standard-channel CRDs at the version cert-manager requires.
+
+    The channel also ships a ValidatingAdmissionPolicy (``*_vap_*``); it is no CRD and is left out.
+    """
+    standard = _module_dir(GATEWAY_API_MODULE, log) / "config" / "crd" / "standard"
+    return sorted(
+        p for p in standard.glob("gateway.networking.k8s.io_*.yaml") if "_vap_" not in p.name
+    )
+
+
+def build_cert_manager(log: Path | None = None) -> float:
+    """Build acmeflow's cert-manager-controllers program into the cache unless present.
+
+    The build writes a ``.partial`` file and renames it, so an interrupted build never
+    leaves a binary that looks finished.
+    """
+    target = cert_manager_binary()
+    if target.is_file():
+        return 0.0
+    started = time.monotonic()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    _go(
+        ["build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), "."], CERT_MANAGER_PROGRAM, log
+    )
+    partial.rename(target)
     return time.monotonic() - started
 
 
@@ -164,3 +245,5 @@ if __name__ == "__main__":
     print(f"pebble {PEBBLE_VERSION} ready at {pebble_binary()} ({seconds:.0f}s)")
     seconds = build_kube_binaries(build_log)
     print(f"kubernetes {KUBE_VERSION} binaries ready in {cache_root()} ({seconds:.0f}s)")
+    seconds = build_cert_manager(build_log)
+    print(f"cert-manager controllers ready at {cert_manager_binary()} ({seconds:.0f}s)")

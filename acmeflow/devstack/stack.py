@@ -15,8 +15,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from acmeflow.devstack.bind import DnsEndpoints, bind_process
+from acmeflow.devstack.cert_manager import cert_manager_process, install_cert_manager_crds
 from acmeflow.devstack.components import component_processes, install_crds
-from acmeflow.devstack.go_builds import build_kube_binaries, build_pebble
+from acmeflow.devstack.go_builds import build_cert_manager, build_kube_binaries, build_pebble
 from acmeflow.devstack.kube import KubeEndpoints, etcd_process, kube_processes
 from acmeflow.devstack.pebble import PebbleEndpoints, PebbleOptions, pebble_process, save_roots
 from acmeflow.devstack.processes import ServerProcess, free_port, stop_pid_file
@@ -44,6 +45,8 @@ class Ports(BaseModel):
     etcd_peer: int
     kube_apiserver: int
     kube_controller_manager: int
+    cert_manager_healthz: int = 0
+    """Chosen even when cert-manager does not run; 0 in manifests written before it existed."""
 
     @classmethod
     def allocate(cls) -> Ports:
@@ -83,6 +86,8 @@ class StackInfo(BaseModel):
     kube_ca: Path
     with_acmeflow: bool = False
     """Whether the stack runs acmeflow's own worker and bridge (``acmeflow dev up``)."""
+    with_cert_manager: bool = False
+    """Whether it runs cert-manager's controllers, and the bridge signs CertificateRequests."""
 
     def save(self) -> None:
         (self.state_dir / MANIFEST).write_text(self.model_dump_json(indent=2))
@@ -129,10 +134,18 @@ def default_state_dir() -> Path:
 class DevStack:
     """The servers of one state directory, built the same way for ``up`` and ``status``."""
 
-    def __init__(self, state_dir: Path, ports: Ports, *, with_acmeflow: bool = False) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        ports: Ports,
+        *,
+        with_acmeflow: bool = False,
+        with_cert_manager: bool = False,
+    ) -> None:
         self.state_dir = state_dir
         self.ports = ports
         self.with_acmeflow = with_acmeflow
+        self.with_cert_manager = with_cert_manager
         tls_ca = create_ca(state_dir / "tls", "ca", "acmeflow-dev-local-ca")
         self._tls_ca = tls_ca
         self.bind, dns = bind_process(state_dir, port=ports.dns)
@@ -168,8 +181,15 @@ class DevStack:
             store=self.info.http01_store,
             kubeconfig=self.info.kubeconfig,
         )
+        self.cert_manager = (
+            [cert_manager_process(state_dir, self.info, healthz_port=ports.cert_manager_healthz)]
+            if with_cert_manager
+            else []
+        )
         self.components = (
-            component_processes(state_dir, self.info, ports.dns) if with_acmeflow else []
+            component_processes(state_dir, self.info, ports.dns, external_issuer=with_cert_manager)
+            if with_acmeflow
+            else []
         )
 
     def _info(self, dns: DnsEndpoints, pebble: PebbleEndpoints, kube: KubeEndpoints) -> StackInfo:
@@ -194,6 +214,7 @@ class DevStack:
             kubectl=kube.kubectl,
             kube_ca=kube.ca_path,
             with_acmeflow=self.with_acmeflow,
+            with_cert_manager=self.with_cert_manager,
         )
 
     @property
@@ -203,8 +224,8 @@ class DevStack:
 
     @property
     def all_processes(self) -> list[ServerProcess]:
-        """The servers, then acmeflow's own worker and bridge when the stack runs them."""
-        return [*self.servers, *self.components]
+        """The servers, cert-manager, then acmeflow's worker and bridge when the stack runs them."""
+        return [*self.servers, *self.cert_manager, *self.components]
 
     def addresses(self) -> Iterator[tuple[ServerProcess, str]]:
         ports = self.ports
@@ -216,6 +237,7 @@ class DevStack:
             "kube-apiserver": self.info.kube_server,
             "kube-controller-manager": f"https://127.0.0.1:{ports.kube_controller_manager}",
             "http01-solver": f"http://127.0.0.1:{ports.http01}",
+            "cert-manager": f"healthz http://127.0.0.1:{ports.cert_manager_healthz}/healthz",
             "acmeflow-worker": f"task queue acmeflow on {self.info.temporal_address}",
             "acmeflow-bridge": f"watching {self.info.kube_server}",
         }
@@ -223,20 +245,34 @@ class DevStack:
             yield server, shown[server.name]
 
     @classmethod
-    def create(cls, state_dir: Path, *, with_acmeflow: bool = False) -> DevStack:
+    def create(
+        cls, state_dir: Path, *, with_acmeflow: bool = False, with_cert_manager: bool = False
+    ) -> DevStack:
         state_dir.mkdir(parents=True, exist_ok=True)
-        return cls(state_dir.resolve(), Ports.allocate(), with_acmeflow=with_acmeflow)
+        return cls(
+            state_dir.resolve(),
+            Ports.allocate(),
+            with_acmeflow=with_acmeflow,
+            with_cert_manager=with_cert_manager,
+        )
 
     @classmethod
     def existing(cls, state_dir: Path) -> DevStack:
         info = StackInfo.load(state_dir)
-        return cls(state_dir, info.ports, with_acmeflow=info.with_acmeflow)
+        return cls(
+            state_dir,
+            info.ports,
+            with_acmeflow=info.with_acmeflow,
+            with_cert_manager=info.with_cert_manager,
+        )
 
     def up(self, timeout: float = HEALTH_TIMEOUT_S) -> StackInfo:
         """Start every server, return once all answer; stop what started if one fails."""
         build_log = self.state_dir / "logs" / "go-build.log"
         build_pebble(build_log)
         build_kube_binaries(build_log)
+        if self.with_cert_manager:
+            build_cert_manager(build_log)
         self.info.http01_store.mkdir(parents=True, exist_ok=True)
         self.info.save()
         started = time.monotonic()
@@ -256,10 +292,12 @@ class DevStack:
                 self.info.acme_ca_bundle,
             )
             install_crds(self.info)
-            for component in self.components:
-                component.start()
-            for component in self.components:
-                component.wait_healthy(remaining(started, timeout))
+            if self.with_cert_manager:
+                install_cert_manager_crds(self.info, log=build_log)
+            for process in [*self.cert_manager, *self.components]:
+                process.start()
+            for process in [*self.cert_manager, *self.components]:
+                process.wait_healthy(remaining(started, timeout))
         except BaseException:
             self.down()
             raise

@@ -1,8 +1,9 @@
 """In-cluster HTTP-01 routing against the real kube-apiserver: Ingress and Gateway HTTPRoute.
 
-The dev stack has no ingress controller and no Gateway API, so what is checked is what
-acmeflow writes: the objects, their rule, backend, owner and clean-up. The Gateway API
-resources are installed here as minimal CRDs (any schema), enough to store objects.
+The dev stack has no ingress controller and no Gateway controller, so what is checked is
+what acmeflow writes: the objects, their rule, backend, owner and clean-up. The Gateway API
+CRDs are the real standard ones (as cert-manager's gateway-shim needs them), so the API
+server validates acmeflow's routes and grants and fills in its defaults.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from acmeflow.activities.errors import BAD_REQUEST, STILL_WAITING
 from acmeflow.activities.http01_routes import CHALLENGE_LABEL, KubernetesHttp01Routes, route_name
 from acmeflow.activities.kubernetes_api import MANAGED_LABEL
 from acmeflow.contracts.issuer import Http01Ingress
+from acmeflow.devstack.cert_manager import install_gateway_api_crds
 from acmeflow.devstack.stack import StackInfo
 from acmeflow.plumbing.kubernetes_client import kubernetes_api_client
 from tests.k8s.challenge_resources import create_challenge, http01_spec
 from tests.k8s.kube_helpers import (
     Kubectl,
-    KubectlError,
     install_acmeflow_crds,
     temporary_namespace,
 )
@@ -35,65 +36,17 @@ from tests.k8s.kube_helpers import (
 pytestmark = pytest.mark.stack
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
-GATEWAY_RESOURCES = {
-    "httproutes": ("HTTPRoute", "v1"),
-    "referencegrants": ("ReferenceGrant", "v1beta1"),
-}
 PARENTS = [{"name": "public", "namespace": "infra", "sectionName": "http"}]
-
-
-def install_minimal_gateway_crds(kubectl: Kubectl) -> None:
-    """HTTPRoute and ReferenceGrant as schema-less CRDs, unless the real ones are there."""
-    for plural, (kind, version) in GATEWAY_RESOURCES.items():
-        name = f"{plural}.{GATEWAY_GROUP}"
-        if kubectl("get", "crd", name, check=False).returncode == 0:
-            continue
-        crd = {
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {
-                "name": name,
-                # *.k8s.io groups are protected; the upstream Gateway API CRDs carry this.
-                "annotations": {
-                    "api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/2466"
-                },
-            },
-            "spec": {
-                "group": GATEWAY_GROUP,
-                "scope": "Namespaced",
-                "names": {
-                    "kind": kind,
-                    "listKind": f"{kind}List",
-                    "plural": plural,
-                    "singular": kind.lower(),
-                },
-                "versions": [
-                    {
-                        "name": version,
-                        "served": True,
-                        "storage": True,
-                        "schema": {
-                            "openAPIV3Schema": {
-                                "type": "object",
-                                "x-kubernetes-preserve-unknown-fields": True,
-                            }
-                        },
-                    }
-                ],
-            },
-        }
-        created = kubectl.create(crd, check=False)
-        if created.returncode != 0 and "AlreadyExists" not in created.stderr:
-            raise KubectlError(f"creating CRD {name} failed:\n{created.stderr}")
-        kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=30s")
-    kubectl.wait_until_served(GATEWAY_GROUP, list(GATEWAY_RESOURCES))
+# What the API server's Gateway API schema fills in on what acmeflow wrote.
+GATEWAY_DEFAULTS = {"group": GATEWAY_GROUP, "kind": "Gateway"}
+SERVICE_DEFAULTS = {"group": "", "kind": "Service", "weight": 1}
 
 
 @pytest.fixture(scope="module")
 def kubectl(stack: StackInfo) -> Kubectl:
     kubectl = Kubectl(stack)
     install_acmeflow_crds(kubectl)
-    install_minimal_gateway_crds(kubectl)
+    install_gateway_api_crds(stack)
     return kubectl
 
 
@@ -302,7 +255,7 @@ def test_a_gateway_solver_gets_an_http_route_and_a_reference_grant(
 
         route = kubectl.get(f"httproutes.{GATEWAY_GROUP}", name, namespace=namespace)
         assert route["spec"] == {
-            "parentRefs": PARENTS,
+            "parentRefs": [{**GATEWAY_DEFAULTS, **parent} for parent in PARENTS],
             "hostnames": ["gw.example.com"],
             "rules": [
                 {
@@ -310,7 +263,12 @@ def test_a_gateway_solver_gets_an_http_route_and_a_reference_grant(
                         {"path": {"type": "Exact", "value": f"/.well-known/acme-challenge/{token}"}}
                     ],
                     "backendRefs": [
-                        {"name": "acmeflow-solver", "namespace": solver_namespace, "port": 8089}
+                        {
+                            **SERVICE_DEFAULTS,
+                            "name": "acmeflow-solver",
+                            "namespace": solver_namespace,
+                            "port": 8089,
+                        }
                     ],
                 }
             ],
@@ -391,8 +349,10 @@ def test_a_gateway_route_in_the_solver_namespace_needs_no_grant(
     )
     routes.publish(spec)
     route = kubectl.get(f"httproutes.{GATEWAY_GROUP}", name, namespace=solver_namespace)
-    assert route["spec"]["parentRefs"] == [{"name": "public"}]
-    assert route["spec"]["rules"][0]["backendRefs"] == [{"name": "acmeflow-solver", "port": 8089}]
+    assert route["spec"]["parentRefs"] == [{**GATEWAY_DEFAULTS, "name": "public"}]
+    assert route["spec"]["rules"][0]["backendRefs"] == [
+        {**SERVICE_DEFAULTS, "name": "acmeflow-solver", "port": 8089}
+    ]
     assert not exists(
         kubectl,
         f"referencegrants.{GATEWAY_GROUP}",
