@@ -31,7 +31,7 @@ from acmeflow.activities.acme_answers import (
     top_issuer_common_name,
 )
 from acmeflow.activities.acme_client import Account, AcmeClients, generate_account_key
-from acmeflow.activities.csr import check_csr_matches, csr_identifiers
+from acmeflow.activities.csr import check_csr_matches, load_csr
 from acmeflow.activities.errors import (
     acme_step,
     bad_request,
@@ -52,6 +52,7 @@ from acmeflow.contracts.activities import ActivityName
 from acmeflow.contracts.errors import ACME_PROBLEM, BAD_NONCE
 from acmeflow.contracts.issuer import IssuerConfig
 from acmeflow.contracts.states import AuthorizationStatus, ChallengeState, OrderState
+from acmeflow.crds import order_requests
 
 _Parsed = TypeVar("_Parsed")
 
@@ -175,7 +176,7 @@ class AcmeOrderActivities:
         if created:
             state, _ = _read_order(account, str(created[0]), "reload ACME order")
             return state
-        dns_names, ips = csr_identifiers(request.csr_pem)
+        dns_names, ips = order_requests.identifiers(load_csr(request.csr_pem))
         wanted = {("dns", n.lower()) for n in dns_names} | {("ip", ip) for ip in ips}
         if activity.info().attempt > 1 or request.look_first:
             found = find_open_order(account, wanted, profile=request.profile)

@@ -20,7 +20,6 @@ from temporalio import activity
 from acmeflow.activities.csr import (
     PrivateKey,
     build_csr,
-    csr_identifiers,
     generate_private_key,
     load_private_key,
     private_key_pem,
@@ -57,6 +56,7 @@ from acmeflow.contracts.certificate import (
     StoreRequest,
 )
 from acmeflow.crds import models as crd
+from acmeflow.crds.order_requests import csr_identifiers, order_name
 
 ISSUER_ANNOTATION = "acmeflow.io/issuer-name"
 TLS_SECRET_TYPE = "kubernetes.io/tls"
@@ -73,12 +73,6 @@ def certificate_label(certificate: str) -> str:
 
 def next_key_secret_name(certificate: str) -> str:
     return f"{certificate}-next-private-key"[:253]
-
-
-def order_name(certificate: str, csr_pem: str, revision: int) -> str:
-    """``<certificate>-<decimal hash>`` as the reference names Orders; stable per CSR."""
-    digest = hashlib.sha256(f"{revision}\n{csr_pem}".encode()).digest()
-    return f"{certificate[:52]}-{int.from_bytes(digest[:4], 'big')}"
 
 
 def _b64(data: bytes) -> str:

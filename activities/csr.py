@@ -11,6 +11,7 @@ from cryptography.x509.oid import NameOID
 
 from acmeflow.activities.errors import bad_request
 from acmeflow.contracts.names import RequestedNames
+from acmeflow.crds.order_requests import identifiers
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
@@ -136,33 +137,12 @@ def refuse_unusable_key(csr: x509.CertificateSigningRequest) -> None:
         raise bad_request(f"the CSR's {type(key).__name__} is not a key CAs certify; {KEY_ADVICE}")
 
 
-def csr_identifiers(csr_pem: str) -> tuple[list[str], list[str]]:
-    """DNS names and IP addresses a CSR asks for (SANs plus a DNS-like common name)."""
-    return _identifiers(load_csr(csr_pem))
-
-
-def _identifiers(csr: x509.CertificateSigningRequest) -> tuple[list[str], list[str]]:
-    dns_names: list[str] = []
-    ips: list[str] = []
-    try:
-        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        dns_names = list(san.get_values_for_type(x509.DNSName))
-        ips = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
-    except x509.ExtensionNotFound:
-        pass
-    for attribute in csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
-        value = str(attribute.value)
-        if value not in dns_names and value not in ips:
-            dns_names.append(value)
-    return dns_names, ips
-
-
 def check_csr_matches(csr_pem: str, names: RequestedNames) -> None:
     """Reject, before any ACME call, a CSR that asks for other names than the order, or
     that no CA would sign (its signature, see ``load_csr``; its key, ``refuse_unusable_key``)."""
     csr = load_csr(csr_pem)
     refuse_unusable_key(csr)
-    csr_dns, csr_ips = _identifiers(csr)
+    csr_dns, csr_ips = identifiers(csr)
     wanted_dns = set(names.dns_names) | ({names.common_name} if names.common_name else set())
     wanted_dns -= set(names.ip_addresses)
     if {n.lower() for n in csr_dns} != {n.lower() for n in wanted_dns}:

@@ -7,6 +7,8 @@ reconciled by one reconciler at a time. What the key stands for is read when it 
 processed (level-triggered): the informer's current object, and the UIDs of deleted
 incarnations whose workflows still have to be cancelled. A watch on acmeflow's TLS Secrets
 (by label, ``tls_secrets``) queues the Certificate whose Secret a user changed or deleted.
+In external-issuer mode cert-manager's CertificateRequests are watched too
+(``certificate_requests``); a change to an Order one of them owns queues that request.
 """
 
 from __future__ import annotations
@@ -21,8 +23,14 @@ from functools import partial
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from acmeflow.crds.cert_manager import CertificateRequest
 from acmeflow.crds.models import GROUP, VERSION, Certificate, ClusterIssuer, Issuer, Order
 from acmeflow.k8s_bridge.certificate_reconciler import CertificateReconciler, IssuerReconciler
+from acmeflow.k8s_bridge.certificate_requests import (
+    CertificateRequestReconciler,
+    certificate_request_informer,
+    requesting,
+)
 from acmeflow.k8s_bridge.config import BridgeConfig
 from acmeflow.k8s_bridge.event_recorder import EventRecorder
 from acmeflow.k8s_bridge.informer import Informer, Obj, OnChange
@@ -65,7 +73,7 @@ class Bridge:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._events = EventRecorder(api)
         self.informers = {
-            Order.KIND: self._informer(Order.PLURAL, self._changed(Order.KIND)),
+            Order.KIND: self._informer(Order.PLURAL, self._order_changed),
             Certificate.KIND: self._informer(Certificate.PLURAL, self._changed(Certificate.KIND)),
             Issuer.KIND: self._informer(Issuer.PLURAL, self._issuer_changed(Issuer.KIND)),
             ClusterIssuer.KIND: self._informer(
@@ -75,6 +83,10 @@ class Bridge:
                 api.core, self._tls_secret_changed, resync_s=config.resync_s
             ),
         }
+        if config.external_issuer:
+            self.informers[CertificateRequest.KIND] = certificate_request_informer(
+                api, self._request_changed, resync_s=config.resync_s
+            )
         self._issuers = IssuerLookup(
             self.informers[Issuer.KIND],
             self.informers[ClusterIssuer.KIND],
@@ -101,6 +113,16 @@ class Bridge:
         )
         self._tls_secrets = TlsSecretReconciler(
             certificates=self.informers[Certificate.KIND], workflows=signalled
+        )
+        self._requests = (
+            CertificateRequestReconciler(
+                api=api,
+                requests=self.informers[CertificateRequest.KIND],
+                orders=self.informers[Order.KIND],
+                events=self._events,
+            )
+            if config.external_issuer
+            else None
         )
         self._issuer_accounts = IssuerReconciler(
             api=api,
@@ -132,6 +154,19 @@ class Bridge:
             self._submit((kind, key), gone_uid)
 
         return on_change
+
+    def _order_changed(self, key: str, old: Obj | None, new: Obj | None) -> None:
+        """An Order's change; one a CertificateRequest controls requeues that request too."""
+        self._changed(Order.KIND)(key, old, new)
+        if self._config.external_issuer:
+            request = requesting(new or old or {})
+            if request is not None:
+                self._submit((CertificateRequest.KIND, request))
+
+    def _request_changed(self, key: str, old: Obj | None, new: Obj | None) -> None:
+        """Nothing to cancel when a request goes: its Order is collected, which cancels."""
+        if new is not None:
+            self._submit((CertificateRequest.KIND, key))
 
     def _issuer_changed(self, kind: str) -> OnChange:
         own = self._changed(kind)
@@ -202,6 +237,8 @@ class Bridge:
             return self._certificates.reconcile
         if kind == TLS_SECRET:
             return self._tls_secrets.reconcile
+        if kind == CertificateRequest.KIND and self._requests is not None:
+            return self._requests.reconcile
         return partial(self._issuer_accounts.reconcile, kind)
 
     async def _process(self, item: Key) -> float | None:

@@ -29,3 +29,6 @@ class BridgeConfig(TemporalSettings):
     """Longest wait between retries of a resource whose reconcile keeps failing."""
     mirror_threads: int = 16
     """Progress snapshots written to Kubernetes at once."""
+    external_issuer: bool = False
+    """Sign cert-manager CertificateRequests whose issuerRef group is acmeflow.io (needs
+    cert-manager's CRDs); when off, CertificateRequests are neither listed nor watched."""

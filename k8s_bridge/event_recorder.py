@@ -8,6 +8,7 @@ same Event and the second create is refused as a duplicate. Names sort by time, 
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import threading
 from collections import OrderedDict
@@ -24,6 +25,8 @@ from acmeflow.k8s_bridge.timestamps import now, timestamp
 
 COMPONENT = "acmeflow"
 _REMEMBERED = 20000
+_NAME_ROOM = 230
+"""Of an Event name's 253 characters, what the object's name may take."""
 
 
 @dataclass(frozen=True)
@@ -32,11 +35,17 @@ class InvolvedObject:
     namespace: str
     name: str
     uid: str
+    api_version: str = API_VERSION
 
 
 def event_name(involved: InvolvedObject, event: OrderEvent) -> str:
+    """``<object>.<time><seq>``; an object name too long to leave room (a CertificateRequest
+    may have 253 characters, so may an Event) is cut and told apart by a hash."""
     millis = int(datetime.fromisoformat(event.at).timestamp() * 1000)
-    return f"{involved.name}.{millis:x}{event.seq:04x}"
+    name = involved.name
+    if len(name) > _NAME_ROOM:
+        name = f"{name[: _NAME_ROOM - 9]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return f"{name}.{millis:x}{event.seq:04x}"
 
 
 def event_resource(involved: InvolvedObject, event: OrderEvent) -> client.CoreV1Event:
@@ -49,7 +58,7 @@ def event_resource(involved: InvolvedObject, event: OrderEvent) -> client.CoreV1
             name=event_name(involved, event), namespace=involved.namespace
         ),
         involved_object=client.V1ObjectReference(
-            api_version=API_VERSION,
+            api_version=involved.api_version,
             kind=involved.kind,
             name=involved.name,
             namespace=involved.namespace,

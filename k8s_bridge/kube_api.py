@@ -8,7 +8,7 @@ from typing import Any
 
 from kubernetes import client
 
-from acmeflow.crds.models import GROUP, VERSION
+from acmeflow.crds.models import API_VERSION, GROUP, VERSION
 from acmeflow.plumbing.kubernetes_client import kubernetes_api_client
 
 
@@ -38,15 +38,24 @@ class KubeApi:
         return list(listing.get("items", []))
 
     def patch_status(
-        self, plural: str, namespace: str, name: str, patch: dict[str, Any]
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        api_version: str = API_VERSION,
     ) -> dict[str, Any]:
+        """Merge-patch the status subresource of an acmeflow object (or, by ``api_version``,
+        of another group's: cert-manager's CertificateRequests)."""
+        group, _, version = api_version.partition("/")
         if not namespace:
             return dict(
-                self.custom.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, patch)
+                self.custom.patch_cluster_custom_object_status(group, version, plural, name, patch)
             )
         return dict(
             self.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, plural, name, patch
+                group, version, namespace, plural, name, patch
             )
         )
 

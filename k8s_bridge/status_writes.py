@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 
-from acmeflow.crds.models import CrdModel, ObjectMeta
+from acmeflow.crds.models import API_VERSION, CrdModel, ObjectMeta
 from acmeflow.k8s_bridge.kube_api import KubeApi
 
 Status = TypeVar("Status", bound=CrdModel)
@@ -55,14 +55,31 @@ def status_patch(current: Status | None, desired: Status) -> dict[str, Any]:
 
 
 def write_status(
-    api: KubeApi, *, plural: str, metadata: ObjectMeta, current: Status | None, desired: Status
+    api: KubeApi,
+    *,
+    plural: str,
+    metadata: ObjectMeta,
+    current: Status | None,
+    desired: Status,
+    api_version: str = API_VERSION,
+    guarded: bool = False,
 ) -> bool:
-    """Patch the status subresource if anything changed; False when unchanged or gone."""
+    """Patch the status subresource if anything changed; False when unchanged or gone.
+
+    ``guarded`` sends the resourceVersion read, so the API server refuses the patch (409)
+    if another writer changed the object since: for a status whose lists other
+    controllers write too (an approver's conditions beside ours).
+    """
     patch = status_patch(current, desired)
     if not patch:
         return False
+    body: dict[str, Any] = {"status": patch}
+    if guarded:
+        body["metadata"] = {"resourceVersion": metadata.resource_version}
     try:
-        api.patch_status(plural, metadata.namespace or "", metadata.name, {"status": patch})
+        api.patch_status(
+            plural, metadata.namespace or "", metadata.name, body, api_version=api_version
+        )
     except ApiException as error:
         if error.status == 404:
             return False

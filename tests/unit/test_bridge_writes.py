@@ -135,7 +135,13 @@ class RecordingApi:
         self._error = error
 
     def patch_status(
-        self, plural: str, namespace: str, name: str, patch: dict[str, Any]
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        api_version: str = crd.API_VERSION,
     ) -> dict[str, Any]:
         if self._error:
             raise ApiException(status=self._error)

@@ -18,13 +18,13 @@ from acmeflow.activities.csr import (
     PrivateKey,
     build_csr,
     check_csr_matches,
-    csr_identifiers,
     generate_private_key,
     load_private_key,
     private_key_pem,
 )
 from acmeflow.activities.errors import BAD_REQUEST
 from acmeflow.contracts.names import RequestedNames
+from acmeflow.crds.order_requests import csr_identifiers
 
 P256_KEY = ec.generate_private_key(ec.SECP256R1())
 
