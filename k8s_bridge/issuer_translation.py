@@ -28,6 +28,7 @@ from acmeflow.contracts.secrets import SecretRef
 from acmeflow.crds.models import (
     AcmeSolver,
     ClusterIssuer,
+    Dns01Solver,
     Http01Solver,
     Issuer,
     IssuerSpec,
@@ -142,11 +143,15 @@ def solver_config(
         ),
         http01=_http01(solver.http01, where=f"{where}.http01") if solver.http01 else None,
         dns01=(
-            _rfc2136(solver.dns01.rfc2136, secret_namespace, where=f"{where}.dns01.rfc2136")
-            if solver.dns01
-            else None
+            _dns01(solver.dns01, secret_namespace, where=f"{where}.dns01") if solver.dns01 else None
         ),
     )
+
+
+def _dns01(dns01: Dns01Solver, secret_namespace: str, *, where: str) -> Rfc2136:
+    if dns01.rfc2136 is None:
+        raise InvalidIssuerError(f"{where}: rfc2136 is the only DNS-01 provider acmeflow has")
+    return _rfc2136(dns01.rfc2136, secret_namespace, where=f"{where}.rfc2136")
 
 
 def _http01(http01: Http01Solver, *, where: str) -> Http01Ingress:
@@ -156,7 +161,8 @@ def _http01(http01: Http01Solver, *, where: str) -> Http01Ingress:
     if route is not None:
         return Http01Ingress(
             gateway_parent_refs=[
-                {key: value for key, value in ref.to_api().items() if value}
+                # The contract's refs are strings; ParentRef reads a port back as a number.
+                {key: str(value) for key, value in ref.to_api().items() if value}
                 for ref in route.parent_refs
             ],
             route_labels=dict(route.labels),
@@ -197,7 +203,7 @@ def _rfc2136(provider: Rfc2136Provider, secret_namespace: str, *, where: str) ->
             if ref is not None
             else None
         ),
-        tsig_algorithm=str(provider.tsig_algorithm or DEFAULT_TSIG_ALGORITHM),
+        tsig_algorithm=(provider.tsig_algorithm or DEFAULT_TSIG_ALGORITHM).upper(),
     )
 
 

@@ -64,6 +64,7 @@ _KEPT_KEYS = {
     "x-kubernetes-validations",
     "x-kubernetes-list-type",
     "x-kubernetes-list-map-keys",
+    "x-kubernetes-preserve-unknown-fields",
 }
 _DROPPED_KEYS = {"title", "$defs"}
 _KEY_ORDER = (
@@ -83,6 +84,7 @@ _KEY_ORDER = (
     "maxProperties",
     "x-kubernetes-list-type",
     "x-kubernetes-list-map-keys",
+    "x-kubernetes-preserve-unknown-fields",
     "required",
     "properties",
     "items",
@@ -90,6 +92,7 @@ _KEY_ORDER = (
     "x-kubernetes-validations",
 )
 _RULE_KEY_ORDER = ("rule", "message", "fieldPath")
+PRESERVE = "x-kubernetes-preserve-unknown-fields"
 _IMPLIED_DEFAULTS: tuple[object, ...] = (None, False, "", 0, [], {})
 
 
@@ -207,6 +210,8 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], where: str) -> dict[str
             out["items"] = _convert(value, defs, f"{where}[]")
         elif key == "x-kubernetes-validations":
             out[key] = [_ordered(rule, _RULE_KEY_ORDER) for rule in value]
+        elif key == "additionalProperties" and value is True and node.get(PRESERVE):
+            continue  # kept as written, unread: see ``models.Unread``
         elif key == "additionalProperties":
             if not isinstance(value, dict):
                 raise SchemaError(f"{where}: free-form maps need an explicit value type")

@@ -11,6 +11,7 @@ wire form. Every model ignores unknown fields, so a newer CRD never breaks an ol
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Final, Literal
@@ -33,6 +34,9 @@ _ALIASES = {
     "key_id": "keyID",
     "gateway_http_route": "gatewayHTTPRoute",
     "class_": "class",
+    "cloud_dns": "cloudDNS",
+    "azure_dns": "azureDNS",
+    "acme_dns": "acmeDNS",
 }
 
 
@@ -49,6 +53,54 @@ def cel(rule: str, message: str, *, field_path: str = "") -> dict[str, str]:
     return entry
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A field declared only to be refused at admission, with why and what to do instead.
+
+    Undeclared, the field would be pruned from the stored object (a pasted cert-manager
+    spec losing it silently) or refused by kubectl's strict validation as "unknown field",
+    which says nothing about what to do. ``acmeflow convert-issuer`` reads the same
+    refusals, so it says exactly what admission would.
+    """
+
+    field: str
+    """Wire name of the field in its object."""
+    why: str
+    """The reason, then what to do."""
+    shown_as: str = ""
+    """How a person names the field, e.g. ``ingress.name``; ``field`` when empty."""
+    values: tuple[str | bool, ...] = ()
+    """Only these values are refused (``NodePort``, ``true``); every value when empty."""
+    yet: bool = False
+    """Not supported *yet*: a later issue adds it."""
+    drops_solver: bool = False
+    """The solver cannot work without the field, so a conversion leaves the solver out."""
+
+    @property
+    def message(self) -> str:
+        shown = " or ".join(_cel_literal(value).strip("'") for value in self.values)
+        name = " ".join(filter(None, (self.shown_as or self.field, shown)))
+        return f"{name} is not supported{' yet' if self.yet else ''}: {self.why}"
+
+    def refuses(self, value: object) -> bool:
+        if not self.values:
+            return True
+        return any(value == bad and type(value) is type(bad) for bad in self.values)
+
+    def rule(self) -> dict[str, str]:
+        condition = f"!has(self.{self.field})"
+        if self.values:
+            literals = ", ".join(_cel_literal(value) for value in self.values)
+            condition += f" || !(self.{self.field} in [{literals}])"
+        return cel(condition, self.message, field_path=f".{self.field}")
+
+
+def _cel_literal(value: str | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"'{value}'"
+
+
 def validations(*rules: dict[str, str]) -> dict[str, Any]:
     """JSON-schema extra carrying CEL rules into the generated CRD."""
     return {"x-kubernetes-validations": list(rules)}
@@ -63,6 +115,9 @@ class CrdModel(BaseModel):
         extra="ignore",
         use_attribute_docstrings=True,
     )
+
+    REFUSED: ClassVar[tuple[Refusal, ...]] = ()
+    """Fields of cert-manager's dialect this part declares only to refuse (see ``Refusal``)."""
 
     def to_api(self) -> dict[str, Any]:
         """The JSON-ready wire form, without unset optional fields."""
@@ -145,6 +200,11 @@ PlainDnsName = Annotated[
     ),
 ]
 """A DNS name that is not a wildcard."""
+
+Unread = Annotated[
+    dict[str, Any], Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+]
+"""An object stored as written and never read: the shape of a field refused at admission."""
 
 IpAddress = Annotated[
     str,
@@ -263,6 +323,19 @@ Conditions = Annotated[
 
 
 # --- Issuer and ClusterIssuer --------------------------------------------------------------
+#
+# spec.acme is cert-manager's ACMEIssuer, field for field: a cert-manager Issuer's spec pastes
+# in unchanged. What acmeflow lacks is declared too and refused with a reason (``refused``);
+# docs/cert-manager-dialect.md lists every field.
+
+SHARED_SOLVER_SERVICE: Final = (
+    "every HTTP-01 request goes to acmeflow's one shared ClusterIP solver Service, so there is "
+    "no per-challenge Service to expose; remove serviceType (or set ClusterIP)"
+)
+NO_SOLVER_PODS: Final = (
+    "acmeflow runs no pod per challenge, its shared solver Deployment answers every HTTP-01 "
+    "request (schedule that Deployment instead); remove podTemplate"
+)
 
 
 class AccountKeySecretRef(CrdModel):
@@ -315,42 +388,62 @@ class IngressSolver(CrdModel):
     ingress_class_name: str | None = Field(default=None, max_length=253)
     """IngressClass to use."""
     service_type: Literal["ClusterIP", "NodePort"] | None = None
-    """Not supported, refused at admission: one shared solver Service answers every challenge."""
+    """ClusterIP, or unset: one shared ClusterIP solver Service answers every challenge."""
     name: str | None = Field(default=None, max_length=253)
     """Not supported, refused at admission: acmeflow creates its own Ingress, never edits one."""
+    pod_template: Unread | None = None
+    """Not supported, refused at admission: acmeflow runs no pod per challenge."""
+    ingress_template: Unread | None = None
+    """Not supported, refused at admission: acmeflow's Ingresses carry only its own labels."""
 
+    REFUSED = (
+        Refusal(
+            "name",
+            "acmeflow never edits an existing Ingress, it creates one per challenge routed to "
+            "its shared solver Service; remove name (ingressClassName picks the Ingress "
+            "controller)",
+            shown_as="ingress.name",
+        ),
+        Refusal(
+            "serviceType",
+            SHARED_SOLVER_SERVICE,
+            shown_as="ingress.serviceType",
+            values=("NodePort",),
+        ),
+        Refusal("podTemplate", NO_SOLVER_PODS, shown_as="ingress.podTemplate"),
+        Refusal(
+            "ingressTemplate",
+            "acmeflow's challenge Ingresses carry only its own labels and the ingressClassName; "
+            "remove ingressTemplate, or keep this solver on cert-manager if the Ingress "
+            "controller needs its annotations",
+            shown_as="ingress.ingressTemplate",
+        ),
+    )
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
                 "!(has(self.class) && has(self.ingressClassName))",
                 "set either ingress.class or ingress.ingressClassName, not both",
             ),
-            cel(
-                "!has(self.name)",
-                "ingress.name is not supported: acmeflow never edits an existing Ingress, it "
-                "creates one per challenge routed to its shared solver Service; remove name "
-                "(ingressClassName picks the Ingress controller)",
-                field_path=".name",
-            ),
-            cel(
-                "!has(self.serviceType)",
-                "ingress.serviceType is not supported: every HTTP-01 request goes to acmeflow's "
-                "one shared ClusterIP solver Service, so there is no per-challenge Service to "
-                "type; remove serviceType",
-                field_path=".serviceType",
-            ),
+            *(refusal.rule() for refusal in REFUSED),
         )
     )
 
 
 class ParentRef(CrdModel):
-    """A Gateway (or listener of one) that the HTTPRoute attaches to."""
+    """A Gateway (or listener of one) that the HTTPRoute attaches to, as Gateway API spells it."""
 
+    group: str | None = Field(default=None, max_length=253)
+    """API group of the parent; gateway.networking.k8s.io when empty."""
+    kind: str | None = Field(default=None, max_length=63)
+    """Kind of the parent; Gateway when empty."""
     name: str = Field(min_length=1, max_length=253)
     namespace: str | None = Field(default=None, max_length=63)
     """Namespace of the Gateway; the route's namespace when empty."""
     section_name: str | None = Field(default=None, max_length=253)
     """Listener of the Gateway."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Port of the Gateway's listeners to attach to; every listener when empty."""
 
 
 class GatewayHttpRouteSolver(CrdModel):
@@ -360,6 +453,23 @@ class GatewayHttpRouteSolver(CrdModel):
     """Gateways to attach the route to."""
     labels: dict[str, str] = Field(default_factory=dict)
     """Labels of the HTTPRoute acmeflow creates per challenge, for Gateways that select by label."""
+    service_type: Literal["ClusterIP", "NodePort"] | None = None
+    """ClusterIP, or unset: one shared ClusterIP solver Service answers every challenge."""
+    pod_template: Unread | None = None
+    """Not supported, refused at admission: acmeflow runs no pod per challenge."""
+
+    REFUSED = (
+        Refusal(
+            "serviceType",
+            SHARED_SOLVER_SERVICE,
+            shown_as="gatewayHTTPRoute.serviceType",
+            values=("NodePort",),
+        ),
+        Refusal("podTemplate", NO_SOLVER_PODS, shown_as="gatewayHTTPRoute.podTemplate"),
+    )
+    model_config = ConfigDict(
+        json_schema_extra=validations(*(refusal.rule() for refusal in REFUSED))
+    )
 
 
 class Http01Solver(CrdModel):
@@ -387,8 +497,20 @@ class Rfc2136Provider(CrdModel):
     """Name of the TSIG key the server expects."""
     tsig_secret_secret_ref: SecretKeyRef | None = None
     """Secret holding the base64 TSIG secret."""
-    tsig_algorithm: TsigAlgorithm | None = None
-    """TSIG algorithm; HMACSHA256 when empty."""
+    tsig_algorithm: str | None = Field(
+        default=None,
+        max_length=16,
+        json_schema_extra=validations(
+            cel(
+                f"self.upperAscii() in [{', '.join(repr(str(a)) for a in TsigAlgorithm)}]",
+                "tsigAlgorithm must be one of "
+                f"{', '.join(TsigAlgorithm)} (any case, as cert-manager accepts them)",
+            )
+        ),
+    )
+    """TSIG algorithm, any case; HMACSHA256 when empty (cert-manager's empty means HMACMD5)."""
+    protocol: Literal["TCP", "UDP"] | None = None
+    """Accepted as cert-manager spells it; acmeflow sends every update over TCP (RFC 7766)."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
@@ -402,10 +524,78 @@ class Rfc2136Provider(CrdModel):
     )
 
 
+DNS01_PROVIDERS_TO_COME: Final = (
+    "akamai",
+    "cloudDNS",
+    "cloudflare",
+    "route53",
+    "azureDNS",
+    "digitalocean",
+    "acmeDNS",
+    "webhook",
+)
+"""cert-manager's DNS-01 providers other than rfc2136, as it spells them; issue 14 adds them."""
+
+DNS01_PROVIDER_TO_COME = (
+    "acmeflow publishes DNS-01 records only by RFC 2136 dynamic update for now (other DNS "
+    "providers come with issue 14); use rfc2136 against the zone's authoritative server, or "
+    "keep this solver on cert-manager"
+)
+
+
 class Dns01Solver(CrdModel):
     """Answer DNS-01 with a TXT record at _acme-challenge.<name>."""
 
-    rfc2136: Rfc2136Provider
+    rfc2136: Rfc2136Provider | None = None
+    cname_strategy: Literal["None", "Follow"] | None = None
+    """None, or unset: the TXT record goes at _acme-challenge.<name>, never behind a CNAME."""
+    akamai: Unread | None = None
+    """Not supported yet, refused at admission (issue 14)."""
+    cloud_dns: Unread | None = None
+    """Not supported yet, refused at admission (issue 14)."""
+    cloudflare: Unread | None = None
+    """Not supported yet, refused at admission (issue 14)."""
+    route53: Unread | None = None
+    """Not supported yet, refused at admission (issue 14)."""
+    azure_dns: Unread | None = None
+    """Not supported yet, refused at admission (issue 14)."""
+    digitalocean: Unread | None = None
+    """Not supported yet, refused at admission (issue 14)."""
+    acme_dns: Unread | None = None
+    """Not supported yet, refused at admission (issue 14)."""
+    webhook: Unread | None = None
+    """Not supported yet, refused at admission (issue 14)."""
+
+    REFUSED = (
+        *(
+            Refusal(
+                provider,
+                DNS01_PROVIDER_TO_COME,
+                shown_as=f"dns01.{provider}",
+                yet=True,
+                drops_solver=True,
+            )
+            for provider in DNS01_PROVIDERS_TO_COME
+        ),
+        Refusal(
+            "cnameStrategy",
+            "acmeflow writes the TXT record at _acme-challenge.<name> and does not follow a "
+            "CNAME found there; point rfc2136 at the zone the CNAME names, in a solver that "
+            "selects those names, or remove cnameStrategy",
+            shown_as="dns01.cnameStrategy",
+            values=("Follow",),
+            drops_solver=True,
+        ),
+    )
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                " || ".join(f"has(self.{p})" for p in ("rfc2136", *DNS01_PROVIDERS_TO_COME)),
+                "dns01 needs a provider: rfc2136",
+            ),
+            *(refusal.rule() for refusal in REFUSED),
+        )
+    )
 
 
 class AcmeSolver(CrdModel):
@@ -414,7 +604,17 @@ class AcmeSolver(CrdModel):
     selector: AcmeSolverSelector | None = None
     http01: Http01Solver | None = None
     dns01: Dns01Solver | None = None
+    wait_instead_of_self_check: str | None = Field(default=None, max_length=64)
+    """Not supported, refused at admission: acmeflow always self-checks what it presented."""
 
+    REFUSED = (
+        Refusal(
+            "waitInsteadOfSelfCheck",
+            "acmeflow always self-checks what it presented before asking the CA; where its own "
+            "view of DNS differs, give the worker a resolver (--self-check-resolver); remove "
+            "waitInsteadOfSelfCheck",
+        ),
+    )
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
@@ -428,12 +628,13 @@ class AcmeSolver(CrdModel):
                 "HTTP-01 cannot validate wildcards",
                 field_path=".selector.dnsNames",
             ),
+            *(refusal.rule() for refusal in REFUSED),
         )
     )
 
 
 class AcmeIssuerSpec(CrdModel):
-    """An ACME CA and the account acmeflow uses with it."""
+    """An ACME CA and the account acmeflow uses with it, spelled as cert-manager's spec.acme."""
 
     server: str = Field(max_length=2048)
     """URL of the CA's ACME directory."""
@@ -451,7 +652,25 @@ class AcmeIssuerSpec(CrdModel):
     """ACME profile to request, where the CA offers profiles."""
     solvers: list[AcmeSolver] = Field(default_factory=list, max_length=20)
     """Solvers in order of preference; ties keep the earlier one."""
+    disable_account_key_generation: bool | None = None
+    """false, or unset: acmeflow creates the account key Secret when it is missing."""
+    enable_duration_feature: bool | None = None
+    """false, or unset: acmeflow never asks the CA for a notAfter date."""
 
+    REFUSED = (
+        Refusal(
+            "disableAccountKeyGeneration",
+            "acmeflow creates the account key Secret when it is missing and uses it when "
+            "present; create the Secret before the Issuer and remove disableAccountKeyGeneration",
+            values=(True,),
+        ),
+        Refusal(
+            "enableDurationFeature",
+            "acmeflow never asks the CA for a notAfter date (Let's Encrypt refuses one), the CA "
+            "picks the lifetime; remove enableDurationFeature",
+            values=(True,),
+        ),
+    )
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
@@ -475,14 +694,35 @@ class AcmeIssuerSpec(CrdModel):
                 "email must be an address such as admin@example.com",
                 field_path=".email",
             ),
+            *(refusal.rule() for refusal in REFUSED),
         )
     )
 
 
+NOT_ACME: Final = (
+    "acmeflow issues certificates only from ACME CAs; keep this issuer on cert-manager"
+)
+"""Why cert-manager's other issuer types (ca, selfSigned, vault, venafi) are refused."""
+OTHER_ISSUER_TYPES: Final = ("ca", "selfSigned", "vault", "venafi")
+
+
 class IssuerSpec(CrdModel):
-    """How this issuer obtains certificates."""
+    """How this issuer obtains certificates: from an ACME CA."""
 
     acme: AcmeIssuerSpec
+    ca: Unread | None = None
+    """Not supported, refused at admission: acmeflow issues only through ACME."""
+    self_signed: Unread | None = None
+    """Not supported, refused at admission: acmeflow issues only through ACME."""
+    vault: Unread | None = None
+    """Not supported, refused at admission: acmeflow issues only through ACME."""
+    venafi: Unread | None = None
+    """Not supported, refused at admission: acmeflow issues only through ACME."""
+
+    REFUSED = tuple(Refusal(kind, NOT_ACME) for kind in OTHER_ISSUER_TYPES)
+    model_config = ConfigDict(
+        json_schema_extra=validations(*(refusal.rule() for refusal in REFUSED))
+    )
 
 
 class AcmeIssuerStatus(CrdModel):

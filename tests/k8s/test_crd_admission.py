@@ -622,14 +622,8 @@ BAD_INPUTS: dict[str, BadInput] = {
     "issuer-ingress-service-type": BadInput(
         "Issuer",
         _set("spec.acme.solvers.2.http01.ingress.serviceType", "NodePort"),
-        "ingress.serviceType is not supported: every HTTP-01 request goes to acmeflow's one "
-        "shared ClusterIP solver Service",
-        "spec.acme.solvers[2].http01.ingress.serviceType",
-    ),
-    "cluster-issuer-ingress-service-type-cluster-ip": BadInput(
-        "ClusterIssuer",
-        _set("spec.acme.solvers.2.http01.ingress.serviceType", "ClusterIP"),
-        "remove serviceType",
+        "ingress.serviceType NodePort is not supported: every HTTP-01 request goes to "
+        "acmeflow's one shared ClusterIP solver Service",
         "spec.acme.solvers[2].http01.ingress.serviceType",
     ),
     "issuer-eab-unknown-algorithm": BadInput(
