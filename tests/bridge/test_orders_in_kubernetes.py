@@ -10,6 +10,7 @@ from acmeflow.activities.challenge_values import dns01_record_name
 from acmeflow.devstack.pebble import PebbleEndpoints, PebbleOptions
 from acmeflow.devstack.processes import stop_pid_file
 from acmeflow.devstack.stack import StackInfo, start_extra_pebble
+from acmeflow.workflows.snapshot_publisher import DELIVERY_ATTEMPT
 from tests.bridge.bridge_harness import (
     BridgeProcess,
     challenge_names,
@@ -177,9 +178,11 @@ def test_a_killed_bridge_resumes_without_duplicates(
     bridge.kill()
     try:
         workflow_id = f"order/{namespace}/survivor"
+        # A delivery in flight when the bridge died is abandoned only after DELIVERY_ATTEMPT.
         wait_for(
             lambda: workflow_progress(stack, workflow_id).state == "valid",
             "the workflow to finish while the bridge is down",
+            timeout_s=DELIVERY_ATTEMPT.total_seconds() + 90,
         )
         assert order_state(kubectl, namespace, "survivor") != "valid"
     finally:
