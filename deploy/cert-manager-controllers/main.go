@@ -253,9 +253,10 @@ func runElected(parent context.Context, o options, status *health) error {
 			Client:     client.CoordinationV1(),
 			LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
 		},
-		LeaseDuration:   15 * time.Second,
-		RenewDeadline:   10 * time.Second,
-		RetryPeriod:     2 * time.Second,
+		// cert-manager's own defaults: a test that pauses the process for seconds keeps it.
+		LeaseDuration:   60 * time.Second,
+		RenewDeadline:   40 * time.Second,
+		RetryPeriod:     15 * time.Second,
 		ReleaseOnCancel: true,
 		Name:            "cert-manager-controllers",
 		Callbacks: leaderelection.LeaderCallbacks{

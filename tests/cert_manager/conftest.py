@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
@@ -99,18 +100,22 @@ def cluster_issuer(stack: StackInfo, kubectl: Kubectl, cert_manager_crds: str) -
 
 
 @pytest.fixture
-def approval_by_hand() -> Iterator[None]:
-    """No approver but the test for the test's length: cert-manager's own approver (run by
-    the session's ``cert_manager`` fixture, if a test asked for it) approves every request
+def approval_by_hand() -> Callable[[], AbstractContextManager[None]]:
+    """No approver but the test while its context is open: cert-manager's own approver (run
+    by the session's ``cert_manager`` fixture, if a test asked for it) approves every request
     within milliseconds, so a request could never be seen unapproved or be denied. Its
     process is paused meanwhile; once resumed it leaves decided requests alone."""
     from tests.conftest import _cert_managers
 
-    pids = [info.pid for info in _cert_managers]
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
+    @contextmanager
+    def paused() -> Iterator[None]:
+        pids = [info.pid for info in _cert_managers]
         for pid in pids:
-            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+
+    return paused

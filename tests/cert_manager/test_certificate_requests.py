@@ -8,6 +8,8 @@ bridge has certainly looked at the first one by the time the test checks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -124,9 +126,10 @@ def test_a_request_waits_for_approval_then_a_denied_one_gets_no_order(
     stack: StackInfo,
     kubectl: Kubectl,
     namespace: str,
-    approval_by_hand: None,
+    approval_by_hand: Callable[[], AbstractContextManager[None]],
 ) -> None:
-    request, refused = _denied(kubectl, namespace)
+    with approval_by_hand():
+        request, refused = _denied(kubectl, namespace)
     ready = condition_of(refused, "Ready")
     assert ready["status"] == "False"
     assert ready["message"] == (
