@@ -10,7 +10,10 @@
 - ``figures``: percentiles and the printed figures;
 - ``fault_*``: the faults-at-load scenario (``fault_scenario``) that ``bench/faults.py`` and
   ``tests/k8s/test_faults_at_load.py`` share: its processes, plan, kill schedule, findings
-  and histories; ``suite_helpers``: the test suite's ACME proxy and certificate check.
+  and histories; ``suite_helpers``: the test suite's ACME proxy and certificate check;
+- the cert-manager comparison (``bench/vs_cert_manager.py``): ``cert_manager_kinds`` (its
+  Certificate and Issuer), ``comparison_processes`` (cert-manager and acmeflow on one stack,
+  grouped) and ``event_timeline`` (where each Certificate's time goes, from its Events).
 
 The scripts import it as ``harness`` (``bench/`` is their path, as ``python bench/x.py``
 runs them).

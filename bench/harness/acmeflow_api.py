@@ -13,6 +13,12 @@ from acmeflow.contracts.names import RequestedNames
 from acmeflow.contracts.secrets import SecretRef
 from acmeflow.contracts.states import FINAL_ORDER_STATES, OrderState
 from acmeflow.crds import models as crds
+from acmeflow.crds.cert_manager import CERT_MANAGER_API_VERSION, CertManagerIssuerRef
+from acmeflow.devstack.cert_manager import (
+    ACME_ISSUER_CONTROLLERS,
+    CertManagerInfo,
+    start_cert_manager,
+)
 from acmeflow.devstack.components import component_processes
 from acmeflow.devstack.processes import ServerProcess, free_port, log_tail, stop_pid_file
 from acmeflow.devstack.stack import DevStack, StackInfo
@@ -23,9 +29,13 @@ from acmeflow.workflows.order import OrderInput, OrderWorkflow
 from acmeflow.workflows.resource_ids import workflow_id
 
 __all__ = [
+    "ACME_ISSUER_CONTROLLERS",
     "CERTIFICATE_LABEL",
+    "CERT_MANAGER_API_VERSION",
     "FINAL_ORDER_STATES",
     "ActivityName",
+    "CertManagerInfo",
+    "CertManagerIssuerRef",
     "DevStack",
     "Http01Ingress",
     "IssuerConfig",
@@ -44,6 +54,7 @@ __all__ = [
     "load_private_key",
     "log_tail",
     "single_name_csr",
+    "start_cert_manager",
     "stop_pid_file",
     "temporal_process",
     "workflow_id",

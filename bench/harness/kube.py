@@ -13,6 +13,7 @@ import contextlib
 import math
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -72,15 +73,25 @@ def issuer(stack: StackInfo, namespace: str) -> crds.Issuer:
     return crds.Issuer(metadata=metadata(namespace, ISSUER), spec=crds.IssuerSpec(acme=acme))
 
 
+def group_version(resource: type[crds.KubeResource]) -> tuple[str, str]:
+    """The API group and version a kind is served under, from its ``apiVersion`` default.
+
+    acmeflow's kinds are ``acmeflow.io/v1alpha1``; a model of another project's kind (the
+    cert-manager benchmark's) sets its own.
+    """
+    group, version = str(resource.model_fields["api_version"].default).split("/")
+    return group, version
+
+
 def read_object(kube: Kube, resource: type[crds.KubeResource], namespace: str, name: str) -> Any:
     return kube.custom.get_namespaced_custom_object(
-        crds.GROUP, crds.VERSION, namespace, resource.PLURAL, name
+        *group_version(resource), namespace, resource.PLURAL, name
     )
 
 
 def create_object(kube: Kube, obj: crds.KubeResource) -> None:
     kube.custom.create_namespaced_custom_object(
-        crds.GROUP, crds.VERSION, obj.metadata.namespace, obj.PLURAL, obj.to_api()
+        *group_version(type(obj)), obj.metadata.namespace, obj.PLURAL, obj.to_api()
     )
 
 
@@ -185,49 +196,34 @@ class Watched:
     """The final state that means success (``valid``, ``Ready``)."""
 
 
-class ResourceWatch:
-    """Follows the objects ``names`` of one namespace from a list taken before any is created.
+class ListThenWatch(ABC):
+    """A list, then a watch from its resource version, in a thread; a broken watch lists again.
 
-    A list, then a watch from its resource version; when the watch breaks, a new list
-    (its states marked ``listed``: their times are not exact) and a new watch. Objects
-    of other names (a warm-up Certificate) are not noted.
+    ``_relist(listed=True)`` marks what that list shows first as seen at the list's time.
     """
 
-    def __init__(self, kube: Kube, namespace: str, watched: Watched, names: frozenset[str]) -> None:
-        self._custom = kube.custom
-        self._namespace = namespace
-        self._watched = watched
-        self._names = names
-        self._expected = len(names)
-        self._lock = threading.Lock()
-        self._seen: dict[str, Seen] = defaultdict(Seen)
-        self.all_final = threading.Event()
+    def __init__(self) -> None:
         self._stop = threading.Event()
         self._watch: watch.Watch | None = None
         self.errors: list[str] = []
-
-    def _list(self, **kwargs: Any) -> Any:
-        return self._custom.list_namespaced_custom_object(
-            crds.GROUP, crds.VERSION, self._namespace, self._watched.resource.PLURAL, **kwargs
-        )
 
     def start(self) -> None:
         version = self._relist(listed=False)
         thread = threading.Thread(target=self._run, args=(version,), name="watch", daemon=True)
         thread.start()
 
-    def expect(self, count: int) -> None:
-        """Refused creates never show up; ``all_final`` waits for this many instead."""
-        self._expected = count
-
     def stop(self) -> None:
         self._stop.set()
         if self._watch is not None:
             self._watch.stop()
 
-    def snapshot(self) -> dict[str, Seen]:
-        with self._lock:
-            return dict(self._seen)
+    @abstractmethod
+    def _relist(self, *, listed: bool) -> str:
+        """Note every object listed now; the list's resource version."""
+
+    @abstractmethod
+    def _stream(self, version: str) -> str:
+        """Watch from ``version`` (set ``self._watch``) until it ends; the last version seen."""
 
     def _run(self, version: str) -> None:
         while not self._stop.is_set():
@@ -240,6 +236,42 @@ class ResourceWatch:
                 if self._stop.wait(0.5):
                     return
                 version = self._relist(listed=True)
+
+
+class ResourceWatch(ListThenWatch):
+    """Follows the objects ``names`` of one namespace from a list taken before any is created.
+
+    A list, then a watch from its resource version; when the watch breaks, a new list
+    (its states marked ``listed``: their times are not exact) and a new watch. Objects
+    of other names (a warm-up Certificate) are not noted.
+    """
+
+    def __init__(self, kube: Kube, namespace: str, watched: Watched, names: frozenset[str]) -> None:
+        super().__init__()
+        self._custom = kube.custom
+        self._namespace = namespace
+        self._watched = watched
+        self._names = names
+        self._expected = len(names)
+        self._lock = threading.Lock()
+        self._seen: dict[str, Seen] = defaultdict(Seen)
+        self.all_final = threading.Event()
+
+    def _list(self, **kwargs: Any) -> Any:
+        return self._custom.list_namespaced_custom_object(
+            *group_version(self._watched.resource),
+            self._namespace,
+            self._watched.resource.PLURAL,
+            **kwargs,
+        )
+
+    def expect(self, count: int) -> None:
+        """Refused creates never show up; ``all_final`` waits for this many instead."""
+        self._expected = count
+
+    def snapshot(self) -> dict[str, Seen]:
+        with self._lock:
+            return dict(self._seen)
 
     def _relist(self, *, listed: bool) -> str:
         listing = self._list()

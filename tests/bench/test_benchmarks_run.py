@@ -96,3 +96,22 @@ def test_bridge_secrets_benchmark(stack: StackInfo) -> None:
         "reissue_after_delete_s",
     ):
         assert figures[key] > 0, key
+
+
+def test_cert_manager_comparison_benchmark(stack: StackInfo) -> None:
+    """cert-manager's ACME issuer, cert-manager through acmeflow, and acmeflow: all issue."""
+    figures = _run("bench/vs_cert_manager.py", "--sizes", "1", "--timeout-s", "300")
+    assert [size["certificates"] for size in figures["sizes"]] == [1]
+    solved_by = {"cm_acme": "cert-manager", "cm_external": "acmeflow", "acmeflow": "acmeflow"}
+    for system, solver in solved_by.items():
+        assert figures[f"{system}_ready"] == 1, (system, figures[f"{system}_failed"])
+        for key in ("p50_s", "p95_s", "max_s", "peak_rss_mb", "presented_to_verified_p50_s"):
+            assert figures[f"{system}_{key}"] > 0, f"{system}_{key}"
+        for key in ("cpu_s", "temporal_cpu_s", "kubernetes_cpu_s"):
+            assert figures[f"{system}_{key}"] >= 0, f"{system}_{key}"
+        # Where the time goes: traced to the Challenge of the project that solved it.
+        assert f"{solver}: Challenge DomainVerified" in figures[f"{system}_timeline_p50_s"]
+    for system in ("cm_external", "acmeflow"):
+        for ratio in ("p50", "p95", "cpu"):
+            assert figures[f"{system}_{ratio}_vs_cm_acme"] > 0, f"{system}_{ratio}_vs_cm_acme"
+    assert figures["cm_workers"] > 5
