@@ -70,15 +70,21 @@ _PROGRAM_SOURCES = ("go.mod", "go.sum", "main.go")
 
 
 def required_version(module: str) -> str:
-    """The version of ``module`` that the cert-manager program's go.mod requires."""
-    go_mod = (CERT_MANAGER_PROGRAM / "go.mod").read_text()
+    """The version of ``module`` that the cert-manager program's go.mod requires.
+
+    Read when asked, not on import: an installed wheel has no program sources, and its
+    other commands must still work.
+    """
+    path = CERT_MANAGER_PROGRAM / "go.mod"
+    if not path.is_file():
+        raise RuntimeError(
+            f"{path} is missing: cert-manager's controllers are built from a checkout of acmeflow"
+        )
+    go_mod = path.read_text()
     found = re.search(rf"^\s*{re.escape(module)}\s+(v\S+)", go_mod, re.M)
     if found is None:
         raise RuntimeError(f"{CERT_MANAGER_PROGRAM / 'go.mod'} does not require {module}")
     return found.group(1)
-
-
-CERT_MANAGER_VERSION = required_version(CERT_MANAGER_MODULE)
 
 
 def cert_manager_program_hash() -> str:
@@ -91,7 +97,7 @@ def cert_manager_program_hash() -> str:
 
 def cert_manager_binary() -> Path:
     """``<cache>/cert-manager/<version>-<hash8>/cert-manager-controllers``."""
-    key = f"{CERT_MANAGER_VERSION}-{cert_manager_program_hash()}"
+    key = f"{required_version(CERT_MANAGER_MODULE)}-{cert_manager_program_hash()}"
     return cache_base() / "cert-manager" / key / "cert-manager-controllers"
 
 

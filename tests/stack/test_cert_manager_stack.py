@@ -347,4 +347,5 @@ def test_an_edited_program_gets_a_binary_of_its_own(
     after = go_builds.cert_manager_binary()
     assert after != before
     assert after.parent.parent == before.parent.parent == go_builds.cache_base() / "cert-manager"
-    assert after.parent.name.startswith(f"{go_builds.CERT_MANAGER_VERSION}-")
+    version = go_builds.required_version(go_builds.CERT_MANAGER_MODULE)
+    assert after.parent.name.startswith(f"{version}-")
