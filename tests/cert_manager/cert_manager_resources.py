@@ -15,7 +15,7 @@ from typing import Any
 from cryptography import x509
 
 from acmeflow.activities.csr import load_private_key
-from tests.bridge.bridge_harness import condition_of, tls_secret, wait_for
+from tests.bridge.bridge_harness import condition_of, describe_events, tls_secret, wait_for
 from tests.cert_manager.request_harness import REQUESTS, orders_owned_by
 from tests.k8s.kube_helpers import Kubectl
 from tests.orders.order_harness import assert_certificate
@@ -161,3 +161,15 @@ def renew(kubectl: Kubectl, namespace: str, name: str) -> None:
     kubectl.patch_status(
         CERTIFICATES, name, {"conditions": [*conditions, issuing]}, namespace=namespace
     )
+
+
+def certificate_events(described: str) -> list[tuple[str, str, str]]:
+    """The Events of ``kubectl describe certificates.cert-manager.io``, less one of
+    cert-manager's own races: its request manager, acting on a stale cache, sometimes creates
+    the request a second time, says so (``RequestFailed ... already exists``) and goes on.
+    Any other failure still shows."""
+    return [
+        event
+        for event in describe_events(described)
+        if not (event[1] == "RequestFailed" and event[2].endswith("already exists"))
+    ]

@@ -17,6 +17,7 @@ from acmeflow.devstack.stack import StackInfo
 from tests.bridge.bridge_harness import condition_of, describe_events
 from tests.cert_manager.cert_manager_resources import (
     CERTIFICATES,
+    certificate_events,
     certificate_manifest,
     ingress_manifest,
     issued_leaf,
@@ -41,7 +42,7 @@ def assert_issued_through_one_order(
     issued_leaf(kubectl, certificate, names, stack.pebble_roots)
 
     described = kubectl("describe", CERTIFICATES, name, "-n", namespace).stdout
-    events = describe_events(described)
+    events = certificate_events(described)
     # cert-manager's trigger, key manager, request manager and issuing controller.
     assert sorted(reason for _, reason, _ in events) == sorted(
         ["Issuing", "Generated", "Requested", "Issuing"]

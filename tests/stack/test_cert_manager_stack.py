@@ -28,7 +28,8 @@ from acmeflow.devstack import go_builds
 from acmeflow.devstack.cert_manager import CertManagerInfo, start_cert_manager
 from acmeflow.devstack.processes import pid_alive
 from acmeflow.devstack.stack import StackInfo
-from tests.bridge.bridge_harness import describe_events, wait_for
+from tests.bridge.bridge_harness import wait_for
+from tests.cert_manager.cert_manager_resources import certificate_events
 from tests.k8s.kube_helpers import Kubectl, temporary_namespace
 from tests.stack.test_dev_cli import acmeflow
 
@@ -174,7 +175,7 @@ def test_a_cert_manager_certificate_ends_ready_through_its_own_controllers(
     assert key.public_key().public_bytes(*public) == cert.public_key().public_bytes(*public)
 
     described = kubectl("describe", CERTIFICATES, "web", "-n", namespace).stdout
-    events = [(reason, message) for _, reason, message in describe_events(described)]
+    events = [(reason, message) for _, reason, message in certificate_events(described)]
     reasons = [reason for reason, _ in events]
     assert reasons[:3] == ["Issuing", "Generated", "Requested"], events
     assert ("Issuing", "The certificate has been successfully issued") in events
