@@ -40,14 +40,82 @@ class Rfc2136:
 
 
 @dataclass(frozen=True)
+class Dns01Webhook:
+    """A cert-manager DNS webhook, reached through the API server's aggregation layer.
+
+    ``config_json`` is the solver's ``config`` as JSON text, passed on unchanged; like
+    cert-manager, acmeflow expects it to name Secrets rather than hold credentials.
+    """
+
+    group_name: str
+    solver_name: str
+    config_json: str = ""
+
+
+@dataclass(frozen=True)
+class Route53:
+    """AWS Route53, as cert-manager's ``route53`` solver spells it."""
+
+    region: str = ""
+    hosted_zone_id: str = ""
+    """Empty: the hosted zone is found from the record's zone (found by SOA)."""
+    access_key_id: str = ""
+    """An access key id given in the clear (cert-manager's ``accessKeyID``); not a secret."""
+    access_key_id_secret: SecretRef | None = None
+    secret_access_key: SecretRef | None = None
+    role: str = ""
+    """An IAM role to assume (STS) with whatever credentials are found."""
+    ambient: bool = False
+    """May use the worker's own credentials (IRSA, instance profile) when none are named."""
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Any provider dns-lexicon supports; every option comes from a Secret or the spec.
+
+    ``options`` hold values that are not secret (an account email, a server URL);
+    ``secret_options`` name one Secret key per option; ``options_secret`` names a whole
+    Secret whose every key is an option (``SecretRef.key`` empty).
+    """
+
+    provider: str
+    zone: str = ""
+    """Empty: the zone is found by SOA."""
+    options: dict[str, str] = field(default_factory=dict)
+    secret_options: dict[str, SecretRef] = field(default_factory=dict)
+    options_secret: SecretRef | None = None
+    shown_as: str = ""
+    """How the Issuer spelled the solver (``cloudflare``, ``lexicon``), for reasons."""
+
+
+@dataclass(frozen=True)
 class SolverConfig:
     selector: SolverSelector | None = None
     http01: Http01Ingress | None = None
     dns01: Rfc2136 | None = None
+    """The RFC 2136 provider (named ``dns01`` before other providers existed)."""
+    webhook: Dns01Webhook | None = None
+    route53: Route53 | None = None
+    lexicon: Lexicon | None = None
+    cname_follow: bool = False
+    """cert-manager's ``cnameStrategy: Follow``: write where ``_acme-challenge`` points."""
 
     @property
     def challenge_type(self) -> ChallengeType:
         return ChallengeType.HTTP01 if self.http01 is not None else ChallengeType.DNS01
+
+    @property
+    def dns01_provider(self) -> str:
+        """Which DNS-01 provider presents, as the Issuer names it; empty for HTTP-01."""
+        if self.dns01 is not None:
+            return "rfc2136"
+        if self.webhook is not None:
+            return "webhook"
+        if self.route53 is not None:
+            return "route53"
+        if self.lexicon is not None:
+            return self.lexicon.shown_as or "lexicon"
+        return ""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,11 @@ class Ports(BaseModel):
     kube_controller_manager: int
     cert_manager_healthz: int = 0
     """Chosen even when cert-manager does not run; 0 in manifests written before it existed."""
+    powerdns: int = 0
+    powerdns_api: int = 0
+    moto: int = 0
+    dns_webhook: int = 0
+    """DNS-01 provider servers (issue 14); 0 in manifests written before they existed."""
 
     @classmethod
     def allocate(cls) -> Ports:
