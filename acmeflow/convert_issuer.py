@@ -4,8 +4,9 @@ acmeflow's ``spec.acme`` is cert-manager's ACME issuer spelled the same way, so 
 mostly copying. What acmeflow lacks is declared in its models as a ``Refusal``; the walk
 below reads those, so it leaves out exactly what admission would refuse and says why in the
 same words. A field the models do not know at all is left out too, and said: nothing is
-lost silently. A refusal that leaves a solver unable to work (a DNS provider still to come,
-a CNAME to follow) drops that solver rather than change what it does.
+lost silently. A refusal that leaves a solver unable to work (a DNS provider acmeflow lacks,
+a credential acmeflow cannot use), or a ``Requirement`` the block misses (cloudDNS without a
+service account key), drops that solver rather than change what it does.
 
     kubectl get issuers.cert-manager.io -A -o yaml | acmeflow convert-issuer | kubectl apply -f -
 """
@@ -40,6 +41,11 @@ CERT_MANAGER_TSIG_DEFAULT = TsigAlgorithm.HMACMD5
 """What cert-manager signs with when ``tsigAlgorithm`` is empty; acmeflow's empty is HMACSHA256."""
 CERT_MANAGER_EAB_ALGORITHM = "HS256"
 """What cert-manager signs External Account Bindings with, whatever ``keyAlgorithm`` says."""
+CLOUD_DNS_NOTE = (
+    "acmeflow reaches Cloud DNS through dns-lexicon, which works in the service account's own "
+    "project (project_id in its key, so project must be that one) and picks the public managed "
+    "zone by DNS name (hostedZoneName is kept but not used)"
+)
 KEPT_METADATA = ("name", "namespace", "labels", "annotations")
 """What a person wrote; the rest of metadata (uid, resourceVersion, ...) is the server's."""
 SERVER_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
@@ -119,9 +125,11 @@ def carry(
 ) -> dict[str, Any]:
     """The part of ``written`` that ``model`` admits, in the order written; the rest to losses.
 
-    Raises ``_SolverUnusable`` when a refusal says its solver cannot work without the field;
-    the list of solvers catches it and leaves that solver out.
+    Raises ``_SolverUnusable`` when a refusal says its solver cannot work without the field,
+    or a requirement of ``model`` is missed; the list of solvers catches it and leaves that
+    solver out.
     """
+
     fields = {wire_name(name): info for name, info in model.model_fields.items()}
     refusals: dict[str, Refusal] = {refusal.field: refusal for refusal in model.REFUSED}
     carried: dict[str, Any] = {}
@@ -144,6 +152,9 @@ def carry(
             carried[key] = carry(part, value, where, losses)
         else:
             carried[key] = copy.deepcopy(value)
+    for needed in model.REQUIRED:
+        if needed.missing(written):
+            raise _SolverUnusable(Remark(path, needed.message))
     return carried
 
 
@@ -174,6 +185,8 @@ def _as_cert_manager_means_it(acme: Mapping[str, Any], notes: list[Remark]) -> d
     written: dict[str, Any] = copy.deepcopy(dict(acme))
     _sign_bindings_as_cert_manager_does(written, notes)
     for index, solver in enumerate(written.get("solvers") or []):
+        if isinstance(((solver or {}).get("dns01") or {}).get("cloudDNS"), dict):
+            notes.append(Remark(f"spec.acme.solvers[{index}].dns01.cloudDNS", CLOUD_DNS_NOTE))
         rfc2136 = ((solver or {}).get("dns01") or {}).get("rfc2136")
         if (
             isinstance(rfc2136, dict)

@@ -7,10 +7,22 @@ Challenge shows the solver as the user wrote it.
 
 from __future__ import annotations
 
-from acmeflow.contracts.issuer import Http01Ingress, Rfc2136, SolverConfig, SolverSelector
+import json
+from typing import Any
+
+from acmeflow.contracts.issuer import (
+    Dns01Webhook,
+    Http01Ingress,
+    Rfc2136,
+    Route53,
+    SolverConfig,
+    SolverSelector,
+)
 from acmeflow.contracts.progress import ChallengeProgress
+from acmeflow.contracts.secrets import SecretRef
 from acmeflow.contracts.states import ChallengeState, ChallengeType
 from acmeflow.crds import models as crd
+from acmeflow.k8s_bridge.lexicon_mappings import dns01_block
 
 ORDER_LABEL = "acmeflow.io/order"
 
@@ -36,21 +48,56 @@ def _http01(http01: Http01Ingress) -> crd.Http01Solver:
     )
 
 
-def _dns01(dns01: Rfc2136) -> crd.Dns01Solver:
+def _secret_key_ref(ref: SecretRef | None) -> crd.SecretKeyRef | None:
+    return crd.SecretKeyRef(name=ref.name, key=ref.key) if ref is not None else None
+
+
+def _rfc2136(dns01: Rfc2136) -> crd.Rfc2136Provider:
     signed = bool(dns01.tsig_key_name and dns01.tsig_secret is not None)
     algorithm = dns01.tsig_algorithm.upper().replace("-", "")
-    return crd.Dns01Solver(
-        rfc2136=crd.Rfc2136Provider(
-            nameserver=dns01.nameserver,
-            tsig_key_name=dns01.tsig_key_name if signed else None,
-            tsig_secret_secret_ref=(
-                crd.SecretKeyRef(name=dns01.tsig_secret.name, key=dns01.tsig_secret.key)
-                if signed and dns01.tsig_secret is not None
-                else None
-            ),
-            tsig_algorithm=crd.TsigAlgorithm(algorithm) if algorithm else None,
-        )
+    return crd.Rfc2136Provider(
+        nameserver=dns01.nameserver,
+        tsig_key_name=dns01.tsig_key_name if signed else None,
+        tsig_secret_secret_ref=_secret_key_ref(dns01.tsig_secret) if signed else None,
+        tsig_algorithm=crd.TsigAlgorithm(algorithm) if algorithm else None,
     )
+
+
+def _webhook(webhook: Dns01Webhook) -> crd.WebhookProvider:
+    return crd.WebhookProvider(
+        group_name=webhook.group_name,
+        solver_name=webhook.solver_name,
+        config=json.loads(webhook.config_json) if webhook.config_json else None,
+    )
+
+
+def _route53(route53: Route53) -> crd.Route53Provider:
+    return crd.Route53Provider(
+        region=route53.region or None,
+        hosted_zone_id=route53.hosted_zone_id or None,
+        access_key_id=route53.access_key_id or None,
+        access_key_id_secret_ref=_secret_key_ref(route53.access_key_id_secret),
+        secret_access_key_secret_ref=_secret_key_ref(route53.secret_access_key),
+        role=route53.role or None,
+    )
+
+
+def _dns01(solver: SolverConfig) -> crd.Dns01Solver | None:
+    """The provider block the issuer named, and its CNAME strategy; None for HTTP-01."""
+    block: dict[str, Any] = {}
+    if solver.dns01 is not None:
+        block["rfc2136"] = _rfc2136(solver.dns01).to_api()
+    elif solver.webhook is not None:
+        block["webhook"] = _webhook(solver.webhook).to_api()
+    elif solver.route53 is not None:
+        block["route53"] = _route53(solver.route53).to_api()
+    elif solver.lexicon is not None:
+        block.update(dns01_block(solver.lexicon))
+    else:
+        return None
+    if solver.cname_follow:
+        block["cnameStrategy"] = "Follow"
+    return crd.Dns01Solver.model_validate(block)
 
 
 def solver_resource(solver: SolverConfig) -> crd.AcmeSolver:
@@ -58,7 +105,7 @@ def solver_resource(solver: SolverConfig) -> crd.AcmeSolver:
     return crd.AcmeSolver(
         selector=_selector(solver.selector) if solver.selector is not None else None,
         http01=_http01(solver.http01) if solver.http01 is not None else None,
-        dns01=_dns01(solver.dns01) if solver.dns01 is not None else None,
+        dns01=_dns01(solver) if solver.http01 is None else None,
     )
 
 

@@ -12,28 +12,40 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from cryptography import x509
 
 from acmeflow.contracts.issuer import (
+    Dns01Webhook,
     ExternalAccountBinding,
     Http01Ingress,
     IssuerConfig,
     Rfc2136,
+    Route53,
     SolverConfig,
     SolverSelector,
 )
 from acmeflow.contracts.secrets import SecretRef
 from acmeflow.crds.models import (
+    DNS01_PROVIDERS,
+    DNS01_PROVIDERS_REFUSED,
     AcmeSolver,
     ClusterIssuer,
+    CrdModel,
     Dns01Solver,
     Http01Solver,
     Issuer,
     IssuerSpec,
     Rfc2136Provider,
+    Route53Provider,
+    SecretKeyRef,
+    WebhookProvider,
+    wire_name,
 )
+from acmeflow.k8s_bridge.lexicon_mappings import UnmappableBlock, lexicon_contract
 from acmeflow.plumbing.addresses import split_host_port
 
 DEFAULT_CLUSTER_RESOURCE_NAMESPACE = "acmeflow"
@@ -67,6 +79,7 @@ def issuer_config(
             issuer.spec,
             name=f"ClusterIssuer {name}",
             secret_namespace=cluster_resource_namespace,
+            ambient_credentials=True,
         )
     if not issuer.metadata.namespace:
         raise InvalidIssuerError(f"Issuer {name} has no namespace")
@@ -77,8 +90,16 @@ def issuer_config(
     )
 
 
-def issuer_config_from_spec(spec: IssuerSpec, *, name: str, secret_namespace: str) -> IssuerConfig:
-    """Translate ``spec``; ``name`` prefixes every error (e.g. ``Issuer team-a/letsencrypt``)."""
+def issuer_config_from_spec(
+    spec: IssuerSpec, *, name: str, secret_namespace: str, ambient_credentials: bool = False
+) -> IssuerConfig:
+    """Translate ``spec``; ``name`` prefixes every error (e.g. ``Issuer team-a/letsencrypt``).
+
+    ``ambient_credentials``: DNS providers may use the worker's own cloud credentials (IRSA,
+    an instance profile) where the issuer names none; cert-manager's defaults allow that for
+    ClusterIssuers only (``--cluster-issuer-ambient-credentials=true``,
+    ``--issuer-ambient-credentials=false``), and so does acmeflow.
+    """
     acme = spec.acme
     if urlsplit(acme.server).scheme != "https" or not urlsplit(acme.server).netloc:
         raise InvalidIssuerError(f"{name}: server {acme.server!r} is not an https:// URL")
@@ -112,14 +133,23 @@ def issuer_config_from_spec(spec: IssuerSpec, *, name: str, secret_namespace: st
         preferred_chain=acme.preferred_chain or "",
         profile=acme.profile or "",
         solvers=[
-            solver_config(solver, secret_namespace=secret_namespace, where=f"{name}: solvers[{i}]")
+            solver_config(
+                solver,
+                secret_namespace=secret_namespace,
+                ambient_credentials=ambient_credentials,
+                where=f"{name}: solvers[{i}]",
+            )
             for i, solver in enumerate(acme.solvers)
         ],
     )
 
 
 def solver_config(
-    solver: AcmeSolver, *, secret_namespace: str, where: str = "solver"
+    solver: AcmeSolver,
+    *,
+    secret_namespace: str,
+    ambient_credentials: bool = False,
+    where: str = "solver",
 ) -> SolverConfig:
     """One solver entry (of an issuer, or copied into a Challenge) as the activities see it."""
     if (solver.http01 is None) == (solver.dns01 is None):
@@ -131,7 +161,7 @@ def solver_config(
             raise InvalidIssuerError(
                 f"{where}: selector lists wildcard {wildcards[0]}, which only dns01 can validate"
             )
-    return SolverConfig(
+    config = SolverConfig(
         selector=(
             SolverSelector(
                 dns_names=list(selector.dns_names),
@@ -142,16 +172,105 @@ def solver_config(
             else None
         ),
         http01=_http01(solver.http01, where=f"{where}.http01") if solver.http01 else None,
-        dns01=(
-            _dns01(solver.dns01, secret_namespace, where=f"{where}.dns01") if solver.dns01 else None
-        ),
+    )
+    if solver.dns01 is None:
+        return config
+    scope = _SecretScope(secret_namespace, ambient_credentials)
+    return _with_dns01(config, solver.dns01, scope, where=f"{where}.dns01")
+
+
+@dataclass(frozen=True)
+class _SecretScope:
+    """Where a solver's Secrets live, and whether it may fall back to the worker's own."""
+
+    namespace: str
+    ambient: bool
+
+    def ref(self, selector: SecretKeyRef | None) -> SecretRef | None:
+        if selector is None:
+            return None
+        return SecretRef(namespace=self.namespace, name=selector.name, key=selector.key)
+
+
+def _with_dns01(
+    config: SolverConfig, dns01: Dns01Solver, scope: _SecretScope, *, where: str
+) -> SolverConfig:
+    """``config`` with the one DNS-01 provider of ``dns01`` and its CNAME strategy."""
+    written = dns01.to_api()
+    providers = [name for name in (*DNS01_PROVIDERS, *DNS01_PROVIDERS_REFUSED) if name in written]
+    if len(providers) != 1:
+        raise InvalidIssuerError(
+            f"{where}: set exactly one provider ({', '.join(DNS01_PROVIDERS)}), "
+            f"not {' and '.join(providers) or 'none'}"
+        )
+    _check_admissible(dns01, where=where)
+    block = getattr(dns01, _field_name(Dns01Solver, providers[0]))
+    _check_admissible(block, where=f"{where}.{providers[0]}")
+    config = replace(config, cname_follow=dns01.cname_strategy == "Follow")
+    if dns01.rfc2136 is not None:
+        return replace(
+            config, dns01=_rfc2136(dns01.rfc2136, scope.namespace, where=f"{where}.rfc2136")
+        )
+    if dns01.webhook is not None:
+        return replace(config, webhook=_webhook(dns01.webhook, scope))
+    if dns01.route53 is not None:
+        return replace(config, route53=_route53(dns01.route53, scope, where=f"{where}.route53"))
+    try:
+        lexicon = lexicon_contract(dns01, secret_namespace=scope.namespace)
+    except UnmappableBlock as unmappable:
+        raise InvalidIssuerError(f"{where}.{providers[0]}: {unmappable}") from None
+    return replace(config, lexicon=lexicon)
+
+
+def _field_name(model: type[CrdModel], wire: str) -> str:
+    return next(name for name in model.model_fields if wire_name(name) == wire)
+
+
+def _check_admissible(part: CrdModel, *, where: str) -> None:
+    """What admission refuses, for a part stored before the CRD refused it."""
+    written = part.to_api()
+    for refusal in part.REFUSED:
+        if refusal.field in written and refusal.refuses(written[refusal.field]):
+            raise InvalidIssuerError(f"{where}: {refusal.message}")
+    for needed in part.REQUIRED:
+        if needed.missing(written):
+            raise InvalidIssuerError(f"{where}: {needed.message}")
+
+
+def _webhook(block: WebhookProvider, scope: _SecretScope) -> Dns01Webhook:
+    return Dns01Webhook(
+        group_name=block.group_name,
+        solver_name=block.solver_name,
+        config_json=json.dumps(block.config) if block.config is not None else "",
+        resource_namespace=scope.namespace,
+        allow_ambient_credentials=scope.ambient,
     )
 
 
-def _dns01(dns01: Dns01Solver, secret_namespace: str, *, where: str) -> Rfc2136:
-    if dns01.rfc2136 is None:
-        raise InvalidIssuerError(f"{where}: rfc2136 is the only DNS-01 provider acmeflow has")
-    return _rfc2136(dns01.rfc2136, secret_namespace, where=f"{where}.rfc2136")
+def _route53(block: Route53Provider, scope: _SecretScope, *, where: str) -> Route53:
+    if block.access_key_id and block.access_key_id_secret_ref is not None:
+        raise InvalidIssuerError(f"{where}: set either accessKeyID or accessKeyIDSecretRef")
+    has_key_id = bool(block.access_key_id) or block.access_key_id_secret_ref is not None
+    if has_key_id != (block.secret_access_key_secret_ref is not None):
+        raise InvalidIssuerError(
+            f"{where}: an access key ID (accessKeyID or accessKeyIDSecretRef) and "
+            "secretAccessKeySecretRef go together"
+        )
+    if not has_key_id and not scope.ambient:
+        raise InvalidIssuerError(
+            f"{where}: no credentials named, and only a ClusterIssuer may use the worker's own "
+            "AWS credentials (as in cert-manager): set accessKeyID (or accessKeyIDSecretRef) "
+            "and secretAccessKeySecretRef, or use a ClusterIssuer"
+        )
+    return Route53(
+        region=block.region or "",
+        hosted_zone_id=block.hosted_zone_id or "",
+        access_key_id=block.access_key_id or "",
+        access_key_id_secret=scope.ref(block.access_key_id_secret_ref),
+        secret_access_key=scope.ref(block.secret_access_key_secret_ref),
+        role=block.role or "",
+        ambient=scope.ambient,
+    )
 
 
 def _http01(http01: Http01Solver, *, where: str) -> Http01Ingress:

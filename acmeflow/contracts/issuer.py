@@ -50,6 +50,13 @@ class Dns01Webhook:
     group_name: str
     solver_name: str
     config_json: str = ""
+    resource_namespace: str = ""
+    """Where the webhook reads the Secrets its config names (cert-manager's
+    ``resourceNamespace``): the Issuer's namespace, or the cluster resource namespace for a
+    ClusterIssuer. Empty: the Challenge's namespace."""
+    allow_ambient_credentials: bool = False
+    """cert-manager's rule: true for a ClusterIssuer, false for an Issuer unless the
+    operator allows ambient credentials for Issuers too."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,9 @@ class Lexicon:
     options_secret: SecretRef | None = None
     shown_as: str = ""
     """How the Issuer spelled the solver (``cloudflare``, ``lexicon``), for reasons."""
+    shown_fields: dict[str, str] = field(default_factory=dict)
+    """Clear fields of a cert-manager block that lexicon takes no option for (cloudDNS
+    ``project``), never passed to lexicon: kept so the Challenge shows the block as written."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ wire form. Every model ignores unknown fields, so a newer CRD never breaks an ol
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -37,6 +38,12 @@ _ALIASES = {
     "cloud_dns": "cloudDNS",
     "azure_dns": "azureDNS",
     "acme_dns": "acmeDNS",
+    "hosted_zone_id": "hostedZoneID",
+    "access_key_id": "accessKeyID",
+    "access_key_id_secret_ref": "accessKeyIDSecretRef",
+    "client_id": "clientID",
+    "subscription_id": "subscriptionID",
+    "tenant_id": "tenantID",
 }
 
 
@@ -71,8 +78,6 @@ class Refusal:
     """How a person names the field, e.g. ``ingress.name``; ``field`` when empty."""
     values: tuple[str | bool, ...] = ()
     """Only these values are refused (``NodePort``, ``true``); every value when empty."""
-    yet: bool = False
-    """Not supported *yet*: a later issue adds it."""
     drops_solver: bool = False
     """The solver cannot work without the field, so a conversion leaves the solver out."""
 
@@ -80,7 +85,7 @@ class Refusal:
     def message(self) -> str:
         shown = " or ".join(_cel_literal(value).strip("'") for value in self.values)
         name = " ".join(filter(None, (self.shown_as or self.field, shown)))
-        return f"{name} is not supported{' yet' if self.yet else ''}: {self.why}"
+        return f"{name} is not supported: {self.why}"
 
     def refuses(self, value: object) -> bool:
         if not self.values:
@@ -93,6 +98,36 @@ class Refusal:
             literals = ", ".join(_cel_literal(value) for value in self.values)
             condition += f" || !(self.{self.field} in [{literals}])"
         return cel(condition, self.message, field_path=f".{self.field}")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """Fields acmeflow needs where cert-manager falls back to something acmeflow lacks.
+
+    cert-manager's cloudDNS and azureDNS work without credentials by using the controller's
+    ambient ones; acmeflow reaches them through dns-lexicon, which cannot. Admission refuses
+    such a block with the reason, and ``acmeflow convert-issuer`` reads the same requirement
+    and leaves the solver out, in the same words.
+    """
+
+    fields: tuple[str, ...]
+    """Wire names of the fields, every one needed."""
+    why: str
+    shown_as: str
+    """How a person names the block, e.g. ``dns01.cloudDNS``."""
+
+    @property
+    def message(self) -> str:
+        *first, last = self.fields
+        names = f"{', '.join(first)} and {last}" if first else last
+        return f"{self.shown_as} needs {names} in acmeflow: {self.why}"
+
+    def missing(self, written: Mapping[str, object]) -> bool:
+        return any(written.get(name) in (None, "") for name in self.fields)
+
+    def rule(self) -> dict[str, str]:
+        condition = " && ".join(f"has(self.{name})" for name in self.fields)
+        return cel(condition, self.message, field_path=f".{self.fields[0]}")
 
 
 def _cel_literal(value: str | bool) -> str:
@@ -118,6 +153,8 @@ class CrdModel(BaseModel):
 
     REFUSED: ClassVar[tuple[Refusal, ...]] = ()
     """Fields of cert-manager's dialect this part declares only to refuse (see ``Refusal``)."""
+    REQUIRED: ClassVar[tuple[Requirement, ...]] = ()
+    """Fields acmeflow needs that cert-manager may go without (see ``Requirement``)."""
 
     def to_api(self) -> dict[str, Any]:
         """The JSON-ready wire form, without unset optional fields."""
@@ -205,6 +242,11 @@ Unread = Annotated[
     dict[str, Any], Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
 ]
 """An object stored as written and never read: the shape of a field refused at admission."""
+
+Passed = Annotated[
+    dict[str, Any], Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+]
+"""A free-form JSON object stored as written and passed on unread (a webhook's config)."""
 
 IpAddress = Annotated[
     str,
@@ -524,74 +566,326 @@ class Rfc2136Provider(CrdModel):
     )
 
 
-DNS01_PROVIDERS_TO_COME: Final = (
-    "akamai",
-    "cloudDNS",
-    "cloudflare",
-    "route53",
-    "azureDNS",
-    "digitalocean",
-    "acmeDNS",
-    "webhook",
-)
-"""cert-manager's DNS-01 providers other than rfc2136, as it spells them; issue 14 adds them."""
+class WebhookProvider(CrdModel):
+    """Publish DNS-01 records through a cert-manager DNS webhook (Hetzner, OVH, Gandi, ...).
 
-DNS01_PROVIDER_TO_COME = (
-    "acmeflow publishes DNS-01 records only by RFC 2136 dynamic update for now (other DNS "
-    "providers come with issue 14); use rfc2136 against the zone's authoritative server, or "
-    "keep this solver on cert-manager"
-)
+    acmeflow POSTs cert-manager's ChallengePayload to /apis/<groupName>/v1alpha1/<solverName>
+    through the API server, so a webhook installed for cert-manager works unchanged.
+    """
+
+    group_name: PlainDnsName
+    """API group the webhook serves, as its installation names it (e.g. acme.example.com)."""
+    solver_name: str = Field(
+        min_length=1,
+        max_length=63,
+        json_schema_extra=validations(
+            cel(
+                f"self.matches('^{_LABEL}$')",
+                "solverName must be the webhook's solver name, a lowercase word such as "
+                "hetzner (it becomes the resource in /apis/<groupName>/v1alpha1/<solverName>)",
+            )
+        ),
+    )
+    """The solver's name within the webhook (e.g. hetzner)."""
+    config: Passed | None = None
+    """Handed to the webhook unchanged; name Secrets here, never put credentials in it."""
 
 
-class Dns01Solver(CrdModel):
-    """Answer DNS-01 with a TXT record at _acme-challenge.<name>."""
+class Route53Provider(CrdModel):
+    """Publish DNS-01 records in AWS Route53, spelled as cert-manager's route53 solver.
 
-    rfc2136: Rfc2136Provider | None = None
-    cname_strategy: Literal["None", "Follow"] | None = None
-    """None, or unset: the TXT record goes at _acme-challenge.<name>, never behind a CNAME."""
-    akamai: Unread | None = None
-    """Not supported yet, refused at admission (issue 14)."""
-    cloud_dns: Unread | None = None
-    """Not supported yet, refused at admission (issue 14)."""
-    cloudflare: Unread | None = None
-    """Not supported yet, refused at admission (issue 14)."""
-    route53: Unread | None = None
-    """Not supported yet, refused at admission (issue 14)."""
-    azure_dns: Unread | None = None
-    """Not supported yet, refused at admission (issue 14)."""
-    digitalocean: Unread | None = None
-    """Not supported yet, refused at admission (issue 14)."""
-    acme_dns: Unread | None = None
-    """Not supported yet, refused at admission (issue 14)."""
-    webhook: Unread | None = None
-    """Not supported yet, refused at admission (issue 14)."""
+    Credentials: an access key (accessKeyID or accessKeyIDSecretRef, with
+    secretAccessKeySecretRef), or, for a ClusterIssuer only (as in cert-manager), the
+    worker's own (IRSA, instance profile); role is then assumed through STS.
+    """
+
+    region: str | None = Field(default=None, max_length=64)
+    """AWS region for signing requests; the worker's AWS_REGION when empty."""
+    hosted_zone_id: str | None = Field(default=None, max_length=64)
+    """Only this hosted zone; found from the record's zone (by SOA) when empty."""
+    access_key_id: str | None = Field(default=None, max_length=128)
+    """Access key ID in the clear (not a secret); or accessKeyIDSecretRef."""
+    access_key_id_secret_ref: SecretKeyRef | None = None
+    """Secret holding the access key ID; or accessKeyID."""
+    secret_access_key_secret_ref: SecretKeyRef | None = None
+    """Secret holding the secret access key."""
+    role: str | None = Field(default=None, max_length=2048)
+    """ARN of an IAM role to assume with the credentials above."""
+    auth: Unread | None = None
+    """Not supported, refused at admission: acmeflow requests no ServiceAccount tokens."""
 
     REFUSED = (
-        *(
-            Refusal(
-                provider,
-                DNS01_PROVIDER_TO_COME,
-                shown_as=f"dns01.{provider}",
-                yet=True,
-                drops_solver=True,
-            )
-            for provider in DNS01_PROVIDERS_TO_COME
-        ),
         Refusal(
-            "cnameStrategy",
-            "acmeflow writes the TXT record at _acme-challenge.<name> and does not follow a "
-            "CNAME found there; point rfc2136 at the zone the CNAME names, in a solver that "
-            "selects those names, or remove cnameStrategy",
-            shown_as="dns01.cnameStrategy",
-            values=("Follow",),
+            "auth",
+            "acmeflow does not request ServiceAccount tokens for AssumeRoleWithWebIdentity; "
+            "give the worker's own ServiceAccount the role (IRSA) and use a ClusterIssuer, or "
+            "put an access key in a Secret; remove auth",
+            shown_as="route53.auth",
             drops_solver=True,
         ),
     )
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
-                " || ".join(f"has(self.{p})" for p in ("rfc2136", *DNS01_PROVIDERS_TO_COME)),
-                "dns01 needs a provider: rfc2136",
+                "!(has(self.accessKeyID) && has(self.accessKeyIDSecretRef))",
+                "set either accessKeyID or accessKeyIDSecretRef, not both",
+                field_path=".accessKeyIDSecretRef",
+            ),
+            cel(
+                "(has(self.accessKeyID) || has(self.accessKeyIDSecretRef))"
+                " == has(self.secretAccessKeySecretRef)",
+                "an access key ID (accessKeyID or accessKeyIDSecretRef) and "
+                "secretAccessKeySecretRef go together; leave all out to use the worker's own "
+                "AWS credentials (ClusterIssuer only)",
+                field_path=".secretAccessKeySecretRef",
+            ),
+            *(refusal.rule() for refusal in REFUSED),
+        )
+    )
+
+
+LEXICON_SECRET_OPTION = "(token|secret|pass|psw|key|account_info|2fa)"
+"""Words in a lexicon option name that mark a credential, which belongs in the Secret."""
+
+
+class LexiconSecretRef(CrdModel):
+    """A whole Secret in the issuer's namespace (for a ClusterIssuer: acmeflow's namespace)."""
+
+    name: SecretName
+
+
+class LexiconProvider(CrdModel):
+    """Publish DNS-01 records through dns-lexicon, which speaks ~100 providers' APIs.
+
+    acmeflow's own field (cert-manager has none). Each key of the credentials Secret is one
+    of the provider's lexicon options (auth_token, auth_username, ...); options holds the
+    ones that are not secret (a server URL).
+    """
+
+    provider: str = Field(
+        min_length=1,
+        max_length=64,
+        json_schema_extra=validations(
+            cel(
+                "self.matches('^[a-z0-9]+$')",
+                "provider must be a dns-lexicon provider name such as powerdns, hetzner or "
+                "gandi (lowercase, as `lexicon --help` lists them)",
+            )
+        ),
+    )
+    """dns-lexicon's provider name (powerdns, hetzner, gandi, ovh, ...)."""
+    zone: PlainDnsName | None = None
+    """The zone (lexicon's domain); found by SOA when empty."""
+    credentials_secret_ref: LexiconSecretRef | None = None
+    """Secret whose every key is a lexicon option of the provider (auth_token, ...)."""
+    options: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict,
+        max_length=32,
+        json_schema_extra=validations(
+            cel(
+                "self.all(k, k.matches('^[a-z][a-z0-9_]*$'))",
+                "options keys are lexicon option names with underscores, e.g. pdns_server "
+                "for lexicon's --pdns-server",
+            ),
+            cel(
+                f"self.all(k, !k.matches('{LEXICON_SECRET_OPTION}'))",
+                "options must not hold credentials (a name with token, secret, pass, key): "
+                "put them in the Secret credentialsSecretRef names, one key per option",
+            ),
+        ),
+    )
+    """Options that are not secret, e.g. pdns_server: http://pdns.example:8081."""
+
+
+class CloudflareProvider(CrdModel):
+    """Cloudflare, spelled as cert-manager's cloudflare solver; published through dns-lexicon."""
+
+    email: str | None = Field(default=None, max_length=254)
+    """Account email; only with apiKeySecretRef (a Global API key)."""
+    api_key_secret_ref: SecretKeyRef | None = None
+    """Secret holding a Global API key (needs email); prefer an API token."""
+    api_token_secret_ref: SecretKeyRef | None = None
+    """Secret holding an API token with Zone:Read and DNS:Edit."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "has(self.apiKeySecretRef) != has(self.apiTokenSecretRef)",
+                "cloudflare needs exactly one of apiTokenSecretRef (an API token, recommended) "
+                "or apiKeySecretRef (the Global API key, with email)",
+            ),
+            cel(
+                "!has(self.apiKeySecretRef) || (has(self.email) && self.email != '')",
+                "apiKeySecretRef (a Global API key) needs email, the account's address",
+                field_path=".email",
+            ),
+        )
+    )
+
+
+class CloudDnsProvider(CrdModel):
+    """Google Cloud DNS, spelled as cert-manager's cloudDNS solver; through dns-lexicon."""
+
+    project: str = Field(min_length=1, max_length=64)
+    """The project of the zone; it must be the service account's own project."""
+    hosted_zone_name: str | None = Field(default=None, max_length=63)
+    """Accepted as written; lexicon picks the public managed zone by DNS name."""
+    service_account_secret_ref: SecretKeyRef | None = None
+    """Secret holding the service account's JSON key (required in acmeflow)."""
+
+    REQUIRED = (
+        Requirement(
+            ("serviceAccountSecretRef",),
+            "acmeflow reaches Cloud DNS through dns-lexicon, which cannot use the worker's "
+            "ambient Google credentials; put the service account's JSON key in a Secret",
+            shown_as="dns01.cloudDNS",
+        ),
+    )
+    model_config = ConfigDict(
+        json_schema_extra=validations(*(needed.rule() for needed in REQUIRED))
+    )
+
+
+AZURE_OTHER_CLOUDS: Final = ("AzureChinaCloud", "AzureGermanCloud", "AzureUSGovernmentCloud")
+
+
+class AzureDnsProvider(CrdModel):
+    """Azure DNS, spelled as cert-manager's azureDNS solver; published through dns-lexicon.
+
+    Only a service principal (clientID, clientSecretSecretRef, tenantID) in Azure's public
+    cloud: lexicon's azure provider has no managed identity and no other clouds.
+    """
+
+    client_id: str | None = Field(default=None, min_length=1, max_length=64)
+    """Application (client) ID of the service principal."""
+    client_secret_secret_ref: SecretKeyRef | None = None
+    """Secret holding the service principal's client secret."""
+    subscription_id: str = Field(min_length=1, max_length=64)
+    """Subscription of the resource group."""
+    tenant_id: str | None = Field(default=None, min_length=1, max_length=64)
+    """Directory (tenant) ID of the service principal."""
+    resource_group_name: str = Field(min_length=1, max_length=90)
+    """Resource group holding the DNS zone."""
+    hosted_zone_name: PlainDnsName | None = None
+    """The DNS zone; found by SOA when empty."""
+    environment: (
+        Literal["AzurePublicCloud", "AzureChinaCloud", "AzureGermanCloud", "AzureUSGovernmentCloud"]
+        | None
+    ) = None
+    """AzurePublicCloud, or unset; other clouds are refused at admission."""
+    managed_identity: Unread | None = None
+    """Not supported, refused at admission: only a service principal."""
+    zone_type: Literal["AzurePublicZone", "AzurePrivateZone"] | None = None
+    """AzurePublicZone, or unset; private zones are refused at admission."""
+
+    REFUSED = (
+        Refusal(
+            "managedIdentity",
+            "acmeflow reaches Azure DNS through dns-lexicon, which signs in only as a service "
+            "principal; set clientID, clientSecretSecretRef and tenantID instead, or keep this "
+            "solver on cert-manager",
+            shown_as="azureDNS.managedIdentity",
+            drops_solver=True,
+        ),
+        Refusal(
+            "environment",
+            "dns-lexicon's azure provider talks only to Azure's public cloud "
+            "(management.azure.com); keep this solver on cert-manager",
+            shown_as="azureDNS.environment",
+            values=AZURE_OTHER_CLOUDS,
+            drops_solver=True,
+        ),
+        Refusal(
+            "zoneType",
+            "dns-lexicon's azure provider manages public DNS zones only; keep this solver on "
+            "cert-manager",
+            shown_as="azureDNS.zoneType",
+            values=("AzurePrivateZone",),
+            drops_solver=True,
+        ),
+    )
+    REQUIRED = (
+        Requirement(
+            ("clientID", "clientSecretSecretRef", "tenantID"),
+            "acmeflow reaches Azure DNS through dns-lexicon, which signs in only as a service "
+            "principal (no managed identity, no ambient credentials)",
+            shown_as="dns01.azureDNS",
+        ),
+    )
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            *(needed.rule() for needed in REQUIRED),
+            *(refusal.rule() for refusal in REFUSED),
+        )
+    )
+
+
+class DigitalOceanProvider(CrdModel):
+    """DigitalOcean Domains, spelled as cert-manager's digitalocean solver; through dns-lexicon."""
+
+    token_secret_ref: SecretKeyRef
+    """Secret holding a personal access token with write scope."""
+
+
+DNS01_PROVIDERS: Final = (
+    "rfc2136",
+    "webhook",
+    "route53",
+    "lexicon",
+    "cloudflare",
+    "cloudDNS",
+    "azureDNS",
+    "digitalocean",
+)
+"""The DNS-01 providers acmeflow has, as the Issuer spells them."""
+
+DNS01_PROVIDERS_REFUSED: Final = ("akamai", "acmeDNS")
+
+
+class Dns01Solver(CrdModel):
+    """Answer DNS-01 with a TXT record at _acme-challenge.<name>, through one provider."""
+
+    rfc2136: Rfc2136Provider | None = None
+    webhook: WebhookProvider | None = None
+    route53: Route53Provider | None = None
+    lexicon: LexiconProvider | None = None
+    cloudflare: CloudflareProvider | None = None
+    cloud_dns: CloudDnsProvider | None = None
+    azure_dns: AzureDnsProvider | None = None
+    digitalocean: DigitalOceanProvider | None = None
+    cname_strategy: Literal["None", "Follow"] | None = None
+    """Follow: write the record where a CNAME at _acme-challenge.<name> points; None or unset:
+    at _acme-challenge.<name> itself."""
+    akamai: Unread | None = None
+    """Not supported, refused at admission: dns-lexicon has no Akamai provider."""
+    acme_dns: Unread | None = None
+    """Not supported, refused at admission: acmeflow has no acme-dns client."""
+
+    REFUSED = (
+        Refusal(
+            "akamai",
+            "acmeflow reaches the long tail of DNS providers through dns-lexicon, which has no "
+            "Akamai Edge DNS provider; use an Akamai cert-manager webhook through "
+            "dns01.webhook, or keep this solver on cert-manager",
+            shown_as="dns01.akamai",
+            drops_solver=True,
+        ),
+        Refusal(
+            "acmeDNS",
+            "acmeflow has no acme-dns client; point the CNAME at _acme-challenge.<name> into a "
+            "zone acmeflow can write (rfc2136, a webhook, route53, lexicon) with "
+            "cnameStrategy: Follow, or keep this solver on cert-manager",
+            shown_as="dns01.acmeDNS",
+            drops_solver=True,
+        ),
+    )
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "["
+                + ", ".join(f"has(self.{p})" for p in DNS01_PROVIDERS + DNS01_PROVIDERS_REFUSED)
+                + "].exists_one(p, p)",
+                f"dns01 needs exactly one provider: {', '.join(DNS01_PROVIDERS)}",
             ),
             *(refusal.rule() for refusal in REFUSED),
         )

@@ -3,7 +3,7 @@
 The Issuer is written as a cert-manager user has it: the stack's Pebble as server with its
 CA bundle, DNS-01 by RFC 2136 against the stack's BIND9 (TSIG algorithm in lowercase, as
 cert-manager allows), HTTP-01 through an Ingress as fallback, plus what acmeflow cannot
-carry (a Route53 solver, a solver pod template). The command's output goes to
+carry (an Akamai solver, a solver pod template). The command's output goes to
 ``kubectl apply`` unchanged; one acmeflow Certificate then needs both solvers.
 """
 
@@ -43,7 +43,14 @@ def cert_manager_issuer(stack: StackInfo, namespace: str, zone: str) -> dict[str
                 "solvers": [
                     {
                         "selector": {"dnsZones": ["example.org"]},
-                        "dns01": {"route53": {"region": "eu-west-1"}},
+                        "dns01": {
+                            "akamai": {
+                                "serviceConsumerDomain": "akab-x.luna.akamaiapis.net",
+                                "clientTokenSecretRef": {"name": "akamai", "key": "client-token"},
+                                "clientSecretSecretRef": {"name": "akamai", "key": "secret"},
+                                "accessTokenSecretRef": {"name": "akamai", "key": "access-token"},
+                            }
+                        },
                     },
                     {
                         "selector": {"dnsZones": [zone]},
@@ -100,7 +107,7 @@ def test_a_converted_cert_manager_issuer_issues_by_dns01_and_http01(
     assert len(losses) == 2, converted.stderr
     assert losses[0].startswith(f"Issuer {namespace}/pebble-from-cert-manager: ")
     assert "spec.acme.solvers[0]: solver left out" in losses[0]
-    assert "dns01.route53 is not supported yet" in losses[0]
+    assert "dns01.akamai is not supported: " in losses[0]
     assert "spec.acme.solvers[2].http01.ingress.podTemplate: ingress.podTemplate" in losses[1]
     applied = kubectl("apply", "-f", "-", stdin=converted.stdout)
     assert "issuer.acmeflow.io/pebble-from-cert-manager created" in applied.stdout

@@ -154,11 +154,131 @@ def pebble_dev() -> dict[str, Any]:
     }
 
 
+def aws_and_cloudflare_dns01() -> dict[str, Any]:
+    """Let's Encrypt with Route53 for one zone (behind a CNAME) and Cloudflare for two others."""
+    return {
+        "acme": {
+            "server": "https://acme-v02.api.letsencrypt.org/directory",
+            "email": "dns@example.com",
+            "privateKeySecretRef": {"name": "letsencrypt-dns"},
+            "solvers": [
+                {
+                    "selector": {"dnsZones": ["example.org"]},
+                    "dns01": {
+                        "cnameStrategy": "Follow",
+                        "route53": {
+                            "region": "eu-central-1",
+                            "hostedZoneID": "Z0123456789ABCDEFGHIJ",
+                            "accessKeyIDSecretRef": {"name": "route53", "key": "access-key-id"},
+                            "secretAccessKeySecretRef": {
+                                "name": "route53",
+                                "key": "secret-access-key",
+                            },
+                            "role": "arn:aws:iam::123456789012:role/dns-manager",
+                        },
+                    },
+                },
+                {
+                    "selector": {"dnsZones": ["example.net"]},
+                    "dns01": {
+                        "cloudflare": {
+                            "apiTokenSecretRef": {"name": "cloudflare-token", "key": "api-token"}
+                        }
+                    },
+                },
+                {
+                    "selector": {"dnsNames": ["legacy.example.com"]},
+                    "dns01": {
+                        "cloudflare": {
+                            "email": "dns@example.com",
+                            "apiKeySecretRef": {"name": "cloudflare-key", "key": "api-key"},
+                        }
+                    },
+                },
+            ],
+        }
+    }
+
+
+def cloud_providers_dns01() -> dict[str, Any]:
+    """Google Cloud DNS, Azure DNS (a service principal) and DigitalOcean, one zone each."""
+    return {
+        "acme": {
+            "server": "https://acme-v02.api.letsencrypt.org/directory",
+            "privateKeySecretRef": {"name": "letsencrypt-clouds"},
+            "solvers": [
+                {
+                    "selector": {"dnsZones": ["gcp.example.com"]},
+                    "dns01": {
+                        "cloudDNS": {
+                            "project": "dns-project-4711",
+                            "hostedZoneName": "gcp-example-com",
+                            "serviceAccountSecretRef": {"name": "clouddns", "key": "key.json"},
+                        }
+                    },
+                },
+                {
+                    "selector": {"dnsZones": ["azure.example.com"]},
+                    "dns01": {
+                        "azureDNS": {
+                            "clientID": "7d3c0b5e-0000-4000-8000-000000000001",
+                            "clientSecretSecretRef": {"name": "azuredns", "key": "client-secret"},
+                            "subscriptionID": "0b1f6471-0000-4000-8000-000000000002",
+                            "tenantID": "72f988bf-0000-4000-8000-000000000003",
+                            "resourceGroupName": "dns-rg",
+                            "hostedZoneName": "azure.example.com",
+                            "environment": "AzurePublicCloud",
+                            "zoneType": "AzurePublicZone",
+                        }
+                    },
+                },
+                {
+                    "dns01": {
+                        "digitalocean": {"tokenSecretRef": {"name": "digitalocean", "key": "token"}}
+                    }
+                },
+            ],
+        }
+    }
+
+
+def webhook_dns01() -> dict[str, Any]:
+    """A third-party cert-manager webhook (as Hetzner's chart documents it), config as written."""
+    return {
+        "acme": {
+            "server": "https://acme-v02.api.letsencrypt.org/directory",
+            "email": "ops@example.com",
+            "privateKeySecretRef": {"name": "letsencrypt-hetzner"},
+            "solvers": [
+                {
+                    "dns01": {
+                        "webhook": {
+                            "groupName": "acme.example.com",
+                            "solverName": "hetzner",
+                            "config": {
+                                "secretName": "hetzner-secret",
+                                "zoneName": "example.com",
+                                "apiUrl": "https://dns.hetzner.com/api/v1",
+                                "ttl": 60,
+                                "nameservers": ["hydrogen.ns.hetzner.com", "oxygen.ns.hetzner.com"],
+                                "dryRun": False,
+                            },
+                        }
+                    }
+                }
+            ],
+        }
+    }
+
+
 REALISTIC_SPECS = {
     "letsencrypt-http01": letsencrypt_http01,
     "zerossl-eab-dns01": zerossl_eab_dns01,
     "private-ca-gateway": private_ca_gateway,
     "pebble-dev": pebble_dev,
+    "aws-and-cloudflare-dns01": aws_and_cloudflare_dns01,
+    "cloud-providers-dns01": cloud_providers_dns01,
+    "webhook-dns01": webhook_dns01,
 }
 """Every ACME field cert-manager has that acmeflow carries appears in at least one of these."""
 
@@ -192,7 +312,13 @@ class RefusedField:
 DNS01 = ("acme", "solvers", 0, "dns01")
 INGRESS = ("acme", "solvers", 1, "http01", "ingress")
 POD_TEMPLATE = {"spec": {"nodeSelector": {"kubernetes.io/os": "linux"}}}
-ISSUE_14 = "is not supported yet: acmeflow publishes DNS-01 records only by RFC 2136"
+AZURE_SERVICE_PRINCIPAL = {
+    "clientID": "c",
+    "clientSecretSecretRef": {"name": "azuredns", "key": "client-secret"},
+    "tenantID": "t",
+    "subscriptionID": "s",
+    "resourceGroupName": "dns",
+}
 
 REFUSED_FIELDS: dict[str, RefusedField] = {
     "ingress-name": RefusedField(
@@ -238,73 +364,83 @@ REFUSED_FIELDS: dict[str, RefusedField] = {
         "waitInsteadOfSelfCheck is not supported: acmeflow always self-checks",
         "spec.acme.solvers[1].waitInsteadOfSelfCheck",
     ),
-    "cname-follow": RefusedField(
-        (*DNS01, "cnameStrategy"),
-        "Follow",
-        "dns01.cnameStrategy Follow is not supported: acmeflow writes the TXT record at "
-        "_acme-challenge.<name> and does not follow a CNAME",
-        "spec.acme.solvers[0].dns01.cnameStrategy",
-        drops_solver=True,
-    ),
-    "route53": RefusedField(
-        (*DNS01, "route53"),
-        {"region": "eu-west-1", "hostedZoneID": "Z2ABC", "role": "arn:aws:iam::1:role/dns"},
-        f"dns01.route53 {ISSUE_14}",
-        "spec.acme.solvers[0].dns01.route53",
-        drops_solver=True,
-    ),
-    "cloudflare": RefusedField(
-        (*DNS01, "cloudflare"),
-        {"apiTokenSecretRef": {"name": "cloudflare", "key": "api-token"}},
-        f"dns01.cloudflare {ISSUE_14}",
-        "spec.acme.solvers[0].dns01.cloudflare",
-        drops_solver=True,
-    ),
-    "webhook": RefusedField(
-        (*DNS01, "webhook"),
-        {"groupName": "acme.example.com", "solverName": "pdns", "config": {"zone": "x"}},
-        f"dns01.webhook {ISSUE_14}",
-        "spec.acme.solvers[0].dns01.webhook",
-        drops_solver=True,
-    ),
-    "cloud-dns": RefusedField(
-        (*DNS01, "cloudDNS"),
-        {"project": "my-project"},
-        f"dns01.cloudDNS {ISSUE_14}",
-        "spec.acme.solvers[0].dns01.cloudDNS",
-        drops_solver=True,
-    ),
-    "azure-dns": RefusedField(
-        (*DNS01, "azureDNS"),
-        {"subscriptionID": "s", "resourceGroupName": "dns", "managedIdentity": {"clientID": "c"}},
-        f"dns01.azureDNS {ISSUE_14}",
-        "spec.acme.solvers[0].dns01.azureDNS",
-        drops_solver=True,
-    ),
-    "digitalocean": RefusedField(
-        (*DNS01, "digitalocean"),
-        {"tokenSecretRef": {"name": "do", "key": "token"}},
-        f"dns01.digitalocean {ISSUE_14}",
-        "spec.acme.solvers[0].dns01.digitalocean",
+    "akamai": RefusedField(
+        DNS01,
+        {
+            "akamai": {
+                "serviceConsumerDomain": "akab-x.luna.akamaiapis.net",
+                "clientTokenSecretRef": {"name": "akamai", "key": "client-token"},
+                "clientSecretSecretRef": {"name": "akamai", "key": "client-secret"},
+                "accessTokenSecretRef": {"name": "akamai", "key": "access-token"},
+            }
+        },
+        "dns01.akamai is not supported: acmeflow reaches the long tail of DNS providers through "
+        "dns-lexicon, which has no Akamai Edge DNS provider",
+        "spec.acme.solvers[0].dns01.akamai",
         drops_solver=True,
     ),
     "acme-dns": RefusedField(
-        (*DNS01, "acmeDNS"),
-        {"host": "https://auth.acme-dns.io", "accountSecretRef": {"name": "a", "key": "b"}},
-        f"dns01.acmeDNS {ISSUE_14}",
+        DNS01,
+        {
+            "acmeDNS": {
+                "host": "https://auth.acme-dns.io",
+                "accountSecretRef": {"name": "a", "key": "b"},
+            }
+        },
+        "dns01.acmeDNS is not supported: acmeflow has no acme-dns client",
         "spec.acme.solvers[0].dns01.acmeDNS",
         drops_solver=True,
     ),
-    "akamai": RefusedField(
-        (*DNS01, "akamai"),
+    "route53-service-account-token": RefusedField(
+        DNS01,
         {
-            "serviceConsumerDomain": "akab-x.luna.akamaiapis.net",
-            "clientTokenSecretRef": {"name": "akamai", "key": "client-token"},
-            "clientSecretSecretRef": {"name": "akamai", "key": "client-secret"},
-            "accessTokenSecretRef": {"name": "akamai", "key": "access-token"},
+            "route53": {
+                "region": "eu-west-1",
+                "role": "arn:aws:iam::123456789012:role/dns",
+                "auth": {"kubernetes": {"serviceAccountRef": {"name": "cert-manager-acme"}}},
+            }
         },
-        f"dns01.akamai {ISSUE_14}",
-        "spec.acme.solvers[0].dns01.akamai",
+        "route53.auth is not supported: acmeflow does not request ServiceAccount tokens",
+        "spec.acme.solvers[0].dns01.route53.auth",
+        drops_solver=True,
+    ),
+    "cloud-dns-ambient": RefusedField(
+        DNS01,
+        {"cloudDNS": {"project": "my-project"}},
+        "dns01.cloudDNS needs serviceAccountSecretRef in acmeflow: acmeflow reaches Cloud DNS "
+        "through dns-lexicon, which cannot use the worker's ambient Google credentials",
+        "spec.acme.solvers[0].dns01.cloudDNS.serviceAccountSecretRef",
+        drops_solver=True,
+    ),
+    "azure-managed-identity": RefusedField(
+        DNS01,
+        {
+            "azureDNS": {
+                "subscriptionID": "s",
+                "resourceGroupName": "dns",
+                "hostedZoneName": "example.com",
+                "managedIdentity": {"clientID": "c"},
+            }
+        },
+        "azureDNS.managedIdentity is not supported: acmeflow reaches Azure DNS through "
+        "dns-lexicon, which signs in only as a service principal",
+        "spec.acme.solvers[0].dns01.azureDNS.managedIdentity",
+        drops_solver=True,
+    ),
+    "azure-other-cloud": RefusedField(
+        DNS01,
+        {"azureDNS": {**AZURE_SERVICE_PRINCIPAL, "environment": "AzureChinaCloud"}},
+        "azureDNS.environment AzureChinaCloud or AzureGermanCloud or AzureUSGovernmentCloud is "
+        "not supported: dns-lexicon's azure provider talks only to Azure's public cloud",
+        "spec.acme.solvers[0].dns01.azureDNS.environment",
+        drops_solver=True,
+    ),
+    "azure-private-zone": RefusedField(
+        DNS01,
+        {"azureDNS": {**AZURE_SERVICE_PRINCIPAL, "zoneType": "AzurePrivateZone"}},
+        "azureDNS.zoneType AzurePrivateZone is not supported: dns-lexicon's azure provider "
+        "manages public DNS zones only",
+        "spec.acme.solvers[0].dns01.azureDNS.zoneType",
         drops_solver=True,
     ),
     "disable-account-key-generation": RefusedField(

@@ -48,6 +48,8 @@ from acmeflow.crds.models import (
     IssuerRef,
     IssuerSpec,
     IssuerStatus,
+    LexiconProvider,
+    LexiconSecretRef,
     ObjectMeta,
     Order,
     OrderSpec,
@@ -57,6 +59,7 @@ from acmeflow.crds.models import (
     Rfc2136Provider,
     SecretKeyRef,
     SecretTemplate,
+    WebhookProvider,
 )
 from acmeflow.devstack.stack import StackInfo
 from tests.k8s.kube_helpers import Kubectl, install_acmeflow_crds, temporary_namespace
@@ -95,7 +98,7 @@ def make_csr(*names: str) -> str:
 
 
 def issuer_spec(stack: StackInfo) -> IssuerSpec:
-    """An issuer with every feature: EAB, CA bundle, a DNS-01 and two HTTP-01 solvers."""
+    """An issuer with every feature: EAB, CA bundle, three DNS-01 and two HTTP-01 solvers."""
     return IssuerSpec(
         acme=AcmeIssuerSpec(
             server=stack.acme_directory_url,
@@ -135,6 +138,28 @@ def issuer_spec(stack: StackInfo) -> IssuerSpec:
                     ),
                 ),
                 AcmeSolver(http01=Http01Solver(ingress=IngressSolver(ingress_class_name="nginx"))),
+                AcmeSolver(
+                    selector=AcmeSolverSelector(dns_zones=["example.net"]),
+                    dns01=Dns01Solver(
+                        cname_strategy="Follow",
+                        lexicon=LexiconProvider(
+                            provider="powerdns",
+                            zone="example.net",
+                            credentials_secret_ref=LexiconSecretRef(name="powerdns-api"),
+                            options={"pdns_server": "http://127.0.0.1:8081"},
+                        ),
+                    ),
+                ),
+                AcmeSolver(
+                    selector=AcmeSolverSelector(dns_zones=["example.org"]),
+                    dns01=Dns01Solver(
+                        webhook=WebhookProvider(
+                            group_name="acme.example.com",
+                            solver_name="bind",
+                            config={"nameserver": "127.0.0.1:53", "keys": [{"name": "k"}]},
+                        )
+                    ),
+                ),
             ],
         )
     )

@@ -97,6 +97,18 @@ def test_a_cluster_issuer_says_where_acmeflow_reads_its_secrets() -> None:
     assert "--cluster-resource-namespace cert-manager" in notes[0]
 
 
+def test_a_cloud_dns_solver_is_carried_with_a_note_on_what_lexicon_reads() -> None:
+    conversion = convert(cert_manager_issuer(REALISTIC_SPECS["cloud-providers-dns01"]()))
+
+    assert conversion.losses == []
+    assert conversion.report() == [
+        "Issuer web/letsencrypt: spec.acme.solvers[0].dns01.cloudDNS: note: acmeflow reaches "
+        "Cloud DNS through dns-lexicon, which works in the service account's own project "
+        "(project_id in its key, so project must be that one) and picks the public managed "
+        "zone by DNS name (hostedZoneName is kept but not used)"
+    ]
+
+
 @pytest.mark.parametrize("case", sorted(REFUSED_FIELDS))
 def test_a_refused_field_is_left_out_with_the_reason_admission_gives(case: str) -> None:
     refused = REFUSED_FIELDS[case]
@@ -309,9 +321,9 @@ def run_command(stdin: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_command_converts_what_it_can_and_says_what_it_cannot() -> None:
-    route53 = with_refused(REFUSED_FIELDS["route53"])
+    akamai = with_refused(REFUSED_FIELDS["akamai"])
     documents = [
-        cert_manager_issuer(route53, name="zerossl"),
+        cert_manager_issuer(akamai, name="zerossl"),
         cert_manager_issuer({"selfSigned": {}}, name="bootstrap"),
         cert_manager_issuer(REALISTIC_SPECS["letsencrypt-http01"](), kind="ClusterIssuer"),
     ]
@@ -331,7 +343,7 @@ def test_the_command_converts_what_it_can_and_says_what_it_cannot() -> None:
     lines = result.stderr.splitlines()
     assert len(lines) == 3, result.stderr
     assert lines[0].startswith("Issuer web/zerossl: spec.acme.solvers[0]: solver left out")
-    assert "dns01.route53 is not supported yet" in lines[0]
+    assert "dns01.akamai is not supported: " in lines[0]
     assert lines[1].startswith("Issuer web/bootstrap: spec.selfSigned: no spec.acme")
     assert lines[2].startswith("ClusterIssuer letsencrypt: spec.acme: note: ")
 
