@@ -1,13 +1,17 @@
-"""DNS-01 over RFC 2136: TSIG-signed dynamic updates and a propagation check.
+"""DNS-01 activities: resolve where the value goes, hand it to the Issuer's provider, and
+check that every authoritative server of the zone serves it.
 
-A wildcard and its apex share one ``_acme-challenge`` name with different values, so
-presenting adds a value beside any others and cleaning up deletes only its own value.
+The RFC 2136 provider lives here too: TSIG-signed dynamic updates. A wildcard and its apex
+share one ``_acme-challenge`` name with different values, so presenting adds a value
+beside any others and cleaning up deletes only its own value.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dns.exception
 import dns.flags
@@ -22,8 +26,16 @@ import dns.update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from acmeflow.activities.challenge_values import dns01_record_name
 from acmeflow.activities.credential_copies import CopyOwner, CredentialCopies
+from acmeflow.activities.dns01_publishers import Dns01Publishers, TxtTarget
+from acmeflow.activities.dns_zones import (
+    DNS_UNAVAILABLE,
+    QUERY_TIMEOUT_S,
+    authoritative_servers,
+    cname_hint,
+    resolve_target,
+    txt_values,
+)
 from acmeflow.activities.errors import bad_request
 from acmeflow.activities.secret_refs import SecretStore
 from acmeflow.activities.self_check_settings import SelfCheckSettings
@@ -35,10 +47,15 @@ from acmeflow.contracts.issuer import Rfc2136
 from acmeflow.contracts.secrets import SecretRef
 from acmeflow.plumbing.addresses import split_host_port
 
-DNS_UNAVAILABLE = "DnsUnavailable"
-"""Retryable: the nameserver was out of reach or failed (SERVFAIL); not a refusal."""
+__all__ = [
+    "DNS_UNAVAILABLE",
+    "Dns01Activities",
+    "Rfc2136Publisher",
+    "check_dns01",
+    "tsig_algorithm",
+]
+
 TXT_TTL = 60
-QUERY_TIMEOUT_S = 5.0
 _ALGORITHMS = {
     "HMACMD5": dns.tsig.HMAC_MD5,
     "HMACSHA1": dns.tsig.HMAC_SHA1,
@@ -59,42 +76,7 @@ def tsig_algorithm(name: str) -> dns.name.Name:
     return _ALGORITHMS[normalized]
 
 
-def _query(
-    name: str, rdtype: dns.rdatatype.RdataType, server: tuple[str, int]
-) -> dns.message.Message:
-    request = dns.message.make_query(name, rdtype)
-    response = dns.query.udp(request, server[0], port=server[1], timeout=QUERY_TIMEOUT_S)
-    if response.flags & dns.flags.TC:
-        response = dns.query.tcp(request, server[0], port=server[1], timeout=QUERY_TIMEOUT_S)
-    return response
-
-
-def find_zone(record: str, server: tuple[str, int]) -> str:
-    """The zone containing ``record``: the closest enclosing name that has an SOA."""
-    name = dns.name.from_text(record)
-    while True:
-        response = _query(name.to_text(), dns.rdatatype.SOA, server)
-        for rrset in response.answer:
-            if rrset.rdtype == dns.rdatatype.SOA:
-                return str(rrset.name.to_text())
-        for rrset in response.authority:
-            if rrset.rdtype == dns.rdatatype.SOA:
-                return str(rrset.name.to_text())
-        if name == dns.name.root:
-            raise bad_request(f"no zone found for {record} at {server[0]}:{server[1]}")
-        name = name.parent()
-
-
-def txt_values(record: str, server: tuple[str, int]) -> list[str]:
-    response = _query(record, dns.rdatatype.TXT, server)
-    values = []
-    for rrset in response.answer:
-        if rrset.rdtype == dns.rdatatype.TXT:
-            values += [b"".join(rdata.strings).decode() for rdata in rrset]
-    return values
-
-
-class Rfc2136Updater:
+class Rfc2136Publisher:
     """Sends signed updates to the nameserver a solver names; secrets read per call.
 
     Presenting keeps a copy of the TSIG secret before the record goes out
@@ -120,11 +102,16 @@ class Rfc2136Updater:
         """Where copies of ``ref`` go: only a Kubernetes Secret can vanish with its namespace."""
         return self._copies if ref is not None and ref.in_kubernetes else None
 
+    @staticmethod
+    def _config(spec: ChallengeSpec) -> Rfc2136:
+        if spec.solver.dns01 is None:
+            raise bad_request(f"challenge {spec.name} has no rfc2136 solver")
+        return spec.solver.dns01
+
     def _update(
-        self, config: Rfc2136, record: str, secret: bytes | None
+        self, config: Rfc2136, zone: str, secret: bytes | None
     ) -> tuple[dns.update.UpdateMessage, tuple[str, int]]:
         server = split_host_port(config.nameserver, 53)
-        zone = find_zone(record, server)
         keyring = None
         if secret is not None:
             text = secret.decode().strip()
@@ -164,16 +151,18 @@ class Rfc2136Updater:
                 f"{what}: nameserver answered {dns.rcode.to_text(rcode)}", type=DNS_UNAVAILABLE
             )
 
-    def add_txt(self, config: Rfc2136, record: str, value: str, *, copy: CopyOwner) -> None:
-        """Add ``value`` beside any others, its TSIG secret kept as ``copy``'s first."""
+    def add_txt(self, spec: ChallengeSpec, target: TxtTarget, *, copy: CopyOwner) -> None:
+        """Add the value beside any others, its TSIG secret kept as ``copy``'s first."""
+        config = self._config(spec)
+        record = target.fqdn
         ref = self._tsig_ref(config)
         secret = self._secrets.require(ref, "TSIG secret") if ref else None
         copies = self._copied(ref)
         if copies is not None and ref is not None and secret is not None:
             copies.keep(copy, secret, about={"record": record, "source": ref.describe()})
         try:
-            update, server = self._update(config, record, secret)
-            update.add(record, TXT_TTL, dns.rdatatype.TXT, f'"{value}"')
+            update, server = self._update(config, target.zone, secret)
+            update.add(record, TXT_TTL, dns.rdatatype.TXT, f'"{target.value}"')
             self._send(update, server, f"add TXT {record}")
         except ApplicationError as error:
             if copies is not None and error.type == BAD_REQUEST:
@@ -181,9 +170,11 @@ class Rfc2136Updater:
                 copies.discard(copy)
             raise
 
-    def delete_txt(self, config: Rfc2136, record: str, value: str, *, copy: CopyOwner) -> None:
-        """Delete only ``value``, signed with the user's secret or else ``copy``'s, then
+    def delete_txt(self, spec: ChallengeSpec, target: TxtTarget, *, copy: CopyOwner) -> None:
+        """Delete only this value, signed with the user's secret or else ``copy``'s, then
         discard the copy."""
+        config = self._config(spec)
+        record = target.fqdn
         ref = self._tsig_ref(config)
         copies = self._copied(ref)
         secret = None
@@ -200,71 +191,47 @@ class Rfc2136Updater:
                     return
             if secret is None:
                 raise bad_request(f"TSIG secret: {ref.describe()} does not exist")
-        update, server = self._update(config, record, secret)
-        update.delete(record, dns.rdatatype.TXT, f'"{value}"')
+        update, server = self._update(config, target.zone, secret)
+        update.delete(record, dns.rdatatype.TXT, f'"{target.value}"')
         self._send(update, server, f"delete TXT {record}")
         if copies is not None:
             copies.discard(copy)
 
 
-def authoritative_servers(
-    record: str, config: Rfc2136, settings: SelfCheckSettings
-) -> list[tuple[str, int]]:
-    """The updated server plus every NS of the zone (at the configured port)."""
-    primary = split_host_port(config.nameserver, 53)
-    zone = find_zone(record, primary)
-    servers = [primary]
-    response = _query(zone, dns.rdatatype.NS, primary)
-    for rrset in response.answer:
-        for ns in rrset:
-            host = ns.target.to_text()
-            glue = _query(host, dns.rdatatype.A, primary)
-            for a_rrset in glue.answer:
-                for address in a_rrset:
-                    server = (address.to_text(), settings.dns_authoritative_port)
-                    if server not in servers:
-                        servers.append(server)
-    return servers
-
-
 def check_dns01(spec: ChallengeSpec, settings: SelfCheckSettings) -> SelfCheckResult:
-    """Passes once every authoritative server serves our value."""
-    if spec.solver.dns01 is None:
-        return SelfCheckResult(False, "challenge has no DNS-01 solver")
-    record = dns01_record_name(spec.dns_name)
+    """Passes once every authoritative server of the target's zone serves our value."""
     try:
-        servers = authoritative_servers(record, spec.solver.dns01, settings)
-        for server in servers:
-            values = txt_values(record, server)
-            if spec.key not in values:
+        target = resolve_target(spec, settings)
+        for server in authoritative_servers(spec, target, settings):
+            values = txt_values(target.fqdn, server.address)
+            if target.value not in values:
+                hint = "" if spec.solver.cname_follow else cname_hint(target.fqdn, server.address)
                 return SelfCheckResult(
                     False,
-                    f"{server[0]}:{server[1]} serves {len(values)} TXT value(s) for "
-                    f"{record}, not yet the expected one",
+                    f"nameserver {server} serves {len(values)} TXT value(s) for "
+                    f"{target.fqdn} (zone {target.zone}), not yet the expected one{hint}",
                 )
+    except ApplicationError as error:
+        return SelfCheckResult(False, error.message)
     except (OSError, dns.exception.DNSException) as error:
-        return SelfCheckResult(False, f"querying authoritative servers for {record}: {error}")
+        return SelfCheckResult(
+            False, f"querying authoritative servers for {spec.dns_name}: {error}"
+        )
     return SelfCheckResult(True)
 
 
 class Dns01Activities:
-    """Present, self-check and clean up DNS-01 challenges through RFC 2136."""
+    """Present, self-check and clean up DNS-01 challenges through the Issuer's provider."""
 
-    def __init__(self, updater: Rfc2136Updater, settings: SelfCheckSettings) -> None:
-        self._updater = updater
+    def __init__(self, publishers: Dns01Publishers, settings: SelfCheckSettings) -> None:
+        self._publishers = publishers
         self._settings = settings
-
-    @staticmethod
-    def _provider(spec: ChallengeSpec) -> Rfc2136:
-        if spec.solver.dns01 is None:
-            raise bad_request(f"challenge {spec.name} has no DNS-01 (rfc2136) solver")
-        return spec.solver.dns01
 
     @activity.defn(name=ActivityName.PRESENT_DNS01)
     def present_dns01(self, spec: ChallengeSpec) -> None:
-        self._updater.add_txt(
-            self._provider(spec), dns01_record_name(spec.dns_name), spec.key, copy=_copy(spec)
-        )
+        with _named_provider(spec):
+            publisher = self._publishers.for_challenge(spec)
+            publisher.add_txt(spec, resolve_target(spec, self._settings), copy=_copy(spec))
 
     @activity.defn(name=ActivityName.SELF_CHECK_DNS01)
     def self_check_dns01(self, spec: ChallengeSpec) -> SelfCheckResult:
@@ -272,9 +239,28 @@ class Dns01Activities:
 
     @activity.defn(name=ActivityName.CLEAN_UP_DNS01)
     def clean_up_dns01(self, spec: ChallengeSpec) -> None:
-        self._updater.delete_txt(
-            self._provider(spec), dns01_record_name(spec.dns_name), spec.key, copy=_copy(spec)
-        )
+        with _named_provider(spec):
+            publisher = self._publishers.for_challenge(spec)
+            publisher.delete_txt(spec, resolve_target(spec, self._settings), copy=_copy(spec))
+
+
+@contextmanager
+def _named_provider(spec: ChallengeSpec) -> Iterator[None]:
+    """A Challenge's reason names the provider it came from, whichever step failed (finding
+    the zone, following a CNAME, or the provider's own call)."""
+    try:
+        yield
+    except ApplicationError as error:
+        provider = spec.solver.dns01_provider
+        if not provider or error.message.startswith(provider) or provider in error.message:
+            raise
+        raise ApplicationError(
+            f"{provider}: {error.message}",
+            *error.details,
+            type=error.type,
+            non_retryable=error.non_retryable,
+            next_retry_delay=error.next_retry_delay,
+        ) from error
 
 
 def _copy(spec: ChallengeSpec) -> CopyOwner:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
 from typing import Final
 
 from kubernetes import client
@@ -53,6 +54,16 @@ class KubernetesSecrets:
     def read(self, ref: SecretRef) -> bytes | None:
         secret = self._get(_checked(ref))
         return None if secret is None else _decoded(secret, ref)
+
+    def read_all(self, ref: SecretRef) -> dict[str, bytes] | None:
+        """Every key of the Secret ``ref`` names (its ``key`` unused), or None when it is
+        missing: a solver whose every option is a key of one Secret (dns-lexicon's)."""
+        if not (ref.namespace and ref.name):
+            raise bad_request(f"{ref.describe()}: a whole Secret needs a namespace and a name")
+        secret = self._get(ref)
+        if secret is None:
+            return None
+        return {key: _decoded(secret, replace(ref, key=key)) or b"" for key in secret.data or {}}
 
     def create(self, ref: SecretRef, value: bytes) -> bytes:
         _checked(ref)

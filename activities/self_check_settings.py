@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -12,3 +13,6 @@ class SelfCheckSettings:
     resolver: str = ""
     http01_port: int = 80
     dns_authoritative_port: int = 53
+    nameservers: Mapping[str, str] = field(default_factory=dict)
+    """Nameserver host name (lower case, trailing dot) to the ``host:port`` the DNS-01
+    self-check asks instead of its addresses at ``dns_authoritative_port``."""

@@ -12,7 +12,10 @@ from temporalio.worker import Worker
 
 from acmeflow.activities.acme_client import AcmeClients
 from acmeflow.activities.acme_order import AcmeOrderActivities
-from acmeflow.activities.dns01 import Dns01Activities, Rfc2136Updater
+from acmeflow.activities.dns01 import Dns01Activities, Rfc2136Publisher
+from acmeflow.activities.dns01_lexicon import LexiconPublisher
+from acmeflow.activities.dns01_publishers import Dns01Publishers
+from acmeflow.activities.dns01_route53 import Route53Publisher
 from acmeflow.activities.errors import bad_request
 from acmeflow.activities.http01 import DirectoryStore, Http01Activities, Http01Publisher
 from acmeflow.activities.secret_refs import SecretStore
@@ -48,6 +51,25 @@ def self_check_settings(config: WorkerConfig) -> SelfCheckSettings:
         resolver=config.self_check_resolver,
         http01_port=config.self_check_http01_port,
         dns_authoritative_port=config.self_check_dns_port,
+        nameservers=config.self_check_nameservers,
+    )
+
+
+def dns01_publishers(
+    config: WorkerConfig, secrets: SecretStore, kubernetes: KubernetesServices | None
+) -> Dns01Publishers:
+    """Every DNS-01 provider this worker drives; each reads its credentials per call."""
+    return Dns01Publishers(
+        rfc2136=Rfc2136Publisher(secrets, kubernetes.copies if kubernetes else None),
+        webhook=kubernetes.dns01_webhook if kubernetes else None,
+        route53=Route53Publisher(
+            secrets, kubernetes.copies if kubernetes else None, endpoint_url=config.route53_endpoint
+        ),
+        lexicon=LexiconPublisher(
+            secrets,
+            whole_secrets=kubernetes.secrets if kubernetes else None,
+            copies=kubernetes.copies if kubernetes else None,
+        ),
     )
 
 
@@ -80,10 +102,7 @@ def activity_instances(
             AcmeClients(secrets, pool_size=config.max_concurrent_activities), secrets
         ),
         Http01Activities(http01, settings),
-        dns01
-        or Dns01Activities(
-            Rfc2136Updater(secrets, kubernetes.copies if kubernetes else None), settings
-        ),
+        dns01 or Dns01Activities(dns01_publishers(config, secrets, kubernetes), settings),
         ObserverActivities(observer or LoggingObserver()),
         *([kubernetes.certificates] if kubernetes else []),
     ]

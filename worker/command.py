@@ -21,6 +21,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "worker", help="run the Temporal worker (workflows and ACME activities)"
     )
     add_config_flags(parser, WorkerConfig)
+    parser.add_argument(
+        "--self-check-nameserver",
+        dest="cfg_self_check_nameservers",
+        action="append",
+        metavar="NAME=HOST:PORT",
+        help="where the DNS-01 self-check reaches nameserver NAME (repeatable)",
+    )
     parser.set_defaults(run=run)
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
 
 from acmeflow.plumbing.settings import TemporalSettings, load_settings
 
@@ -31,6 +34,13 @@ class WorkerConfig(TemporalSettings):
     """Port the HTTP-01 self-check connects to (80 on the internet)."""
     self_check_dns_port: int = 53
     """Port of the zone's authoritative servers for the DNS-01 propagation check."""
+    self_check_nameservers: dict[str, str] = Field(default_factory=dict)
+    """Nameserver host name to the host:port the DNS-01 self-check asks instead (dev stacks
+    run every server on 127.0.0.1 with its own port); flag --self-check-nameserver
+    NAME=HOST:PORT, repeatable, or NAME=HOST:PORT,... in one value."""
+    route53_endpoint: str = ""
+    """Route53 API URL (and STS's) for a Route53-compatible API or an emulator such as moto;
+    empty: AWS's own."""
     kubernetes: bool = False
     """Use Kubernetes Secrets and in-cluster HTTP-01 routing (Ingress or Gateway HTTPRoute)."""
     kubeconfig: Path | None = None
@@ -43,6 +53,30 @@ class WorkerConfig(TemporalSettings):
     """Namespace of the acmeflow-solver Service that in-cluster HTTP-01 routes lead to."""
     cluster_domain: str = "cluster.local"
     """The cluster's DNS domain, for the solver Service's name seen from other namespaces."""
+
+    @field_validator("self_check_nameservers", mode="before")
+    @classmethod
+    def _nameserver_pairs(cls, value: Any) -> Any:
+        """Flags and the environment give ``NAME=HOST:PORT`` texts; a file gives a mapping."""
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list):
+            value = dict(nameserver_pair(text) for item in value for text in item.split(","))
+        if isinstance(value, dict):
+            return {_absolute(str(name)): str(address) for name, address in value.items()}
+        return value
+
+
+def nameserver_pair(text: str) -> tuple[str, str]:
+    name, equals, address = text.strip().partition("=")
+    if not (name and equals and address):
+        raise ValueError(f"{text!r}: expected NAME=HOST:PORT, e.g. ns.example.net.=127.0.0.1:5301")
+    return name, address
+
+
+def _absolute(name: str) -> str:
+    """Host names compare lower case with their trailing dot, as NS records give them."""
+    return name.strip().lower().rstrip(".") + "."
 
 
 def load_config(

@@ -14,6 +14,7 @@ from kubernetes import client
 
 from acmeflow.activities.certificate_steps import CertificateActivities
 from acmeflow.activities.credential_copies import KubernetesCredentialCopies
+from acmeflow.activities.dns01_webhook import WebhookPublisher
 from acmeflow.activities.http01_routes import KubernetesHttp01Routes
 from acmeflow.activities.kubernetes_secrets import KubernetesSecrets
 from acmeflow.plumbing.kubernetes_client import kubernetes_api_client
@@ -28,6 +29,8 @@ class KubernetesServices:
     copies: KubernetesCredentialCopies
     http01: KubernetesHttp01Routes
     certificates: CertificateActivities
+    dns01_webhook: WebhookPublisher
+    """cert-manager DNS webhooks, reached through the API server with the worker's identity."""
 
 
 def kubernetes_services(
@@ -42,6 +45,7 @@ def kubernetes_services(
         secrets=KubernetesSecrets(api_client),
         copies=KubernetesCredentialCopies(api_client, namespace=worker_config.own_namespace),
         certificates=CertificateActivities(api_client),
+        dns01_webhook=WebhookPublisher(api_client),
         http01=KubernetesHttp01Routes(
             api_client,
             solver_namespace=worker_config.solver_namespace,

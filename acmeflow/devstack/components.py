@@ -8,7 +8,6 @@ only and run their own workers and bridges on their own task queues.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,6 +17,8 @@ from typing import Protocol
 
 from acmeflow.crds.generate import render
 from acmeflow.crds.models import GROUP, RESOURCES
+from acmeflow.devstack.bind import self_check_nameserver_flags
+from acmeflow.devstack.kube import run_kubectl
 from acmeflow.devstack.processes import ServerProcess, log_tail
 
 SOLVER_NAMESPACE = "acmeflow"
@@ -36,20 +37,12 @@ class StackAddresses(Protocol):
     def dns_address(self) -> str: ...
     @property
     def http01_port(self) -> int: ...
+    @property
+    def moto_url(self) -> str: ...
 
 
 def kubectl(info: StackAddresses, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [str(info.kubectl), "--kubeconfig", str(info.kubeconfig), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
-    return result.stdout
+    return run_kubectl(info.kubectl, info.kubeconfig, *args, stdin=stdin)
 
 
 def install_crds(info: StackAddresses) -> None:
@@ -101,9 +94,15 @@ def _logged(process: ServerProcess, marker: str) -> bool:
 
 
 def component_processes(
-    state_dir: Path, info: StackAddresses, dns_port: int, *, external_issuer: bool = False
+    state_dir: Path,
+    info: StackAddresses,
+    dns_port: int,
+    *,
+    external_issuer: bool = False,
+    powerdns_port: int = 0,
 ) -> list[ServerProcess]:
-    """Worker and bridge; with ``external_issuer`` the bridge signs cert-manager's requests."""
+    """Worker and bridge; with ``external_issuer`` the bridge signs cert-manager's requests;
+    the worker's self-check reaches PowerDNS's nameserver at ``powerdns_port``."""
     cli = [sys.executable, "-m", "acmeflow.cli"]
     worker = ServerProcess(
         name="acmeflow-worker",
@@ -124,6 +123,9 @@ def component_processes(
             str(info.http01_port),
             "--self-check-dns-port",
             str(dns_port),
+            *self_check_nameserver_flags(powerdns_port),
+            "--route53-endpoint",
+            info.moto_url,
         ],
         state_dir=state_dir,
         healthy=lambda: _logged(worker, "worker polling"),

@@ -7,7 +7,8 @@ replace each of them with the published ``v0.Y.Z`` tag instead. Pebble is the cu
 release rather than Debian's 2.4, which deadlocks under a few hundred concurrent orders
 (FinalizeOrder goroutines waiting on the store's lock forever). acmeflow's own
 cert-manager-controllers program (``deploy/cert-manager-controllers``) is keyed by
-cert-manager's version and a hash of its sources, so an edited main.go never runs stale.
+cert-manager's version and a hash of its sources, so an edited main.go never runs stale;
+so is its DNS-01 webhook (``deploy/dns01-webhook``), which tests the webhook solver path.
 """
 
 from __future__ import annotations
@@ -64,41 +65,60 @@ def build_pebble(log: Path | None = None) -> float:
 
 
 CERT_MANAGER_PROGRAM = Path(__file__).resolve().parents[2] / "deploy" / "cert-manager-controllers"
+DNS01_WEBHOOK_PROGRAM = Path(__file__).resolve().parents[2] / "deploy" / "dns01-webhook"
+"""A cert-manager DNS webhook of acmeflow's own (cert-manager's webhook library, RFC 2136)."""
 CERT_MANAGER_MODULE = "github.com/cert-manager/cert-manager"
 GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api"
-_PROGRAM_SOURCES = ("go.mod", "go.sum", "main.go")
 
 
-def required_version(module: str) -> str:
-    """The version of ``module`` that the cert-manager program's go.mod requires.
+def required_version(module: str, program: Path | None = None) -> str:
+    """The version of ``module`` that a program's go.mod requires (cert-manager's by default).
 
     Read when asked, not on import: an installed wheel has no program sources, and its
     other commands must still work.
     """
-    path = CERT_MANAGER_PROGRAM / "go.mod"
+    path = (program or CERT_MANAGER_PROGRAM) / "go.mod"
     if not path.is_file():
         raise RuntimeError(
-            f"{path} is missing: cert-manager's controllers are built from a checkout of acmeflow"
+            f"{path} is missing: acmeflow's Go programs are built from a checkout of acmeflow"
         )
     go_mod = path.read_text()
     found = re.search(rf"^\s*{re.escape(module)}\s+(v\S+)", go_mod, re.M)
     if found is None:
-        raise RuntimeError(f"{CERT_MANAGER_PROGRAM / 'go.mod'} does not require {module}")
+        raise RuntimeError(f"{path} does not require {module}")
     return found.group(1)
 
 
-def cert_manager_program_hash() -> str:
-    """Short hash of the program's sources: a changed main.go or go.sum builds anew."""
+def program_hash(program: Path) -> str:
+    """Short hash of a program's go.mod, go.sum and Go sources: an edit builds anew."""
     digest = hashlib.sha256()
-    for name in _PROGRAM_SOURCES:
-        digest.update(name.encode() + b"\0" + (CERT_MANAGER_PROGRAM / name).read_bytes())
+    for name in ("go.mod", "go.sum", *sorted(p.name for p in program.glob("*.go"))):
+        digest.update(name.encode() + b"\0" + (program / name).read_bytes())
     return digest.hexdigest()[:8]
+
+
+def cert_manager_program_hash() -> str:
+    return program_hash(CERT_MANAGER_PROGRAM)
+
+
+def _program_binary(program: Path, *, cache_name: str, binary: str) -> Path:
+    """``<cache>/<cache_name>/<cert-manager version>-<hash8>/<binary>``."""
+    key = f"{required_version(CERT_MANAGER_MODULE, program)}-{program_hash(program)}"
+    return cache_base() / cache_name / key / binary
 
 
 def cert_manager_binary() -> Path:
     """``<cache>/cert-manager/<version>-<hash8>/cert-manager-controllers``."""
-    key = f"{required_version(CERT_MANAGER_MODULE)}-{cert_manager_program_hash()}"
-    return cache_base() / "cert-manager" / key / "cert-manager-controllers"
+    return _program_binary(
+        CERT_MANAGER_PROGRAM, cache_name="cert-manager", binary="cert-manager-controllers"
+    )
+
+
+def dns01_webhook_binary() -> Path:
+    """``<cache>/dns01-webhook/<cert-manager version>-<hash8>/dns01-webhook``."""
+    return _program_binary(
+        DNS01_WEBHOOK_PROGRAM, cache_name="dns01-webhook", binary="dns01-webhook"
+    )
 
 
 def _module_dir(module: str, log: Path | None) -> Path:
@@ -128,23 +148,30 @@ def gateway_api_crds(log: Path | None = None) -> list[Path]:
     )
 
 
-def build_cert_manager(log: Path | None = None) -> float:
-    """Build acmeflow's cert-manager-controllers program into the cache unless present.
+def _build_program(program: Path, target: Path, log: Path | None) -> float:
+    """Build one of acmeflow's Go programs into the cache unless present; seconds spent.
 
     The build writes a ``.partial`` file and renames it, so an interrupted build never
     leaves a binary that looks finished.
     """
-    target = cert_manager_binary()
     if target.is_file():
         return 0.0
     started = time.monotonic()
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
-    _go(
-        ["build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), "."], CERT_MANAGER_PROGRAM, log
-    )
+    _go(["build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), "."], program, log)
     partial.rename(target)
     return time.monotonic() - started
+
+
+def build_cert_manager(log: Path | None = None) -> float:
+    """acmeflow's cert-manager-controllers program."""
+    return _build_program(CERT_MANAGER_PROGRAM, cert_manager_binary(), log)
+
+
+def build_dns01_webhook(log: Path | None = None) -> float:
+    """acmeflow's DNS webhook (``deploy/dns01-webhook``)."""
+    return _build_program(DNS01_WEBHOOK_PROGRAM, dns01_webhook_binary(), log)
 
 
 def binary_path(command: str) -> Path:
@@ -190,6 +217,7 @@ def _go(
         ["go", *args], cwd=cwd, env=env, check=False, capture_output=True, text=True
     )
     if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a") as handle:
             handle.write(f"$ go {' '.join(args)}\n{out.stdout}{out.stderr}\n")
     if out.returncode != 0:
@@ -253,3 +281,5 @@ if __name__ == "__main__":
     print(f"kubernetes {KUBE_VERSION} binaries ready in {cache_root()} ({seconds:.0f}s)")
     seconds = build_cert_manager(build_log)
     print(f"cert-manager controllers ready at {cert_manager_binary()} ({seconds:.0f}s)")
+    seconds = build_dns01_webhook(build_log)
+    print(f"DNS-01 webhook ready at {dns01_webhook_binary()} ({seconds:.0f}s)")

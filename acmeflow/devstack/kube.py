@@ -2,7 +2,16 @@
 
 The binaries come from :mod:`acmeflow.devstack.go_builds`; etcd is Debian's. The admin
 identity is a client certificate in ``system:masters``; everything else a test needs
-(an unprivileged user, a service account) is reached by impersonation.
+(an unprivileged user, a service account) is reached by impersonation, and a process that
+must be someone else (the DNS webhook) gets a client certificate of its own
+(``client_kubeconfig``).
+
+The aggregation layer is on (``--requestheader-*``, ``--proxy-client-*``), so extension
+API servers registered by an APIService (cert-manager DNS webhooks) are served. Aggregator
+routing (``--enable-aggregator-routing``) stays off: with it the API server dials an
+endpoint address, and Endpoints may not hold loopback addresses; without it, an
+``ExternalName`` Service is dialled by its name (``localhost``), which reaches a process
+on this machine (docs/dns01-webhook.md).
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ from __future__ import annotations
 import base64
 import shutil
 import ssl
+import subprocess
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +42,21 @@ class KubeEndpoints:
     kubeconfig: Path
     kubectl: Path
     ca_path: Path
+
+
+def run_kubectl(kubectl: Path, kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
+    """``kubectl <args>`` against the stack; a failure raises with what kubectl said."""
+    result = subprocess.run(
+        [str(kubectl), "--kubeconfig", str(kubeconfig), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
 
 
 def etcd_binary() -> str:
@@ -84,7 +109,9 @@ def etcd_process(state_dir: Path, *, client_port: int, peer_port: int) -> Server
     )
 
 
-def _write_kubeconfig(path: Path, server: str, ca: KeyPair, client: KeyPair) -> None:
+def _write_kubeconfig(
+    path: Path, server: str, ca: KeyPair, client: KeyPair, *, user: str = "admin"
+) -> None:
     def b64(p: Path) -> str:
         return base64.b64encode(p.read_bytes()).decode()
 
@@ -99,7 +126,7 @@ def _write_kubeconfig(path: Path, server: str, ca: KeyPair, client: KeyPair) -> 
         ],
         "users": [
             {
-                "name": "admin",
+                "name": user,
                 "user": {
                     "client-certificate-data": b64(client.cert_path),
                     "client-key-data": b64(client.key_path),
@@ -109,7 +136,7 @@ def _write_kubeconfig(path: Path, server: str, ca: KeyPair, client: KeyPair) -> 
         "contexts": [
             {
                 "name": "acmeflow-dev",
-                "context": {"cluster": "acmeflow-dev", "user": "admin", "namespace": "default"},
+                "context": {"cluster": "acmeflow-dev", "user": user, "namespace": "default"},
             }
         ],
         "current-context": "acmeflow-dev",
@@ -137,11 +164,25 @@ def _service_account_keys(pki: Path) -> tuple[Path, Path]:
     return private_path, public_path
 
 
+def _kube_ca(pki: Path) -> KeyPair:
+    return create_ca(pki, "ca", "acmeflow-dev-kube-ca")
+
+
+def client_kubeconfig(state_dir: Path, *, user: str, server: str) -> Path:
+    """A kubeconfig that authenticates as ``user`` (no groups) with a client certificate
+    from the stack's cluster CA; RBAC decides what it may do."""
+    pki = state_dir / "kube-pki"
+    identity = issue_leaf(_kube_ca(pki), pki, user, common_name=user, server=False, client=True)
+    path = state_dir / f"kubeconfig-{user}"
+    _write_kubeconfig(path, server, _kube_ca(pki), identity, user=user)
+    return path
+
+
 def kube_processes(
     state_dir: Path, *, etcd_url: str, api_port: int, cm_port: int
 ) -> tuple[list[ServerProcess], KubeEndpoints]:
     pki = state_dir / "kube-pki"
-    ca = create_ca(pki, "ca", "acmeflow-dev-kube-ca")
+    ca = _kube_ca(pki)
     serving = issue_leaf(
         ca,
         pki,
@@ -197,7 +238,8 @@ def kube_processes(
             SERVICE_CIDR,
             "--authorization-mode",
             "RBAC",
-            # Aggregation settings; without them every client logs a missing-CA error.
+            # The aggregation layer: extension API servers trust requests the API server
+            # proxies when they carry this client certificate (front-proxy-client).
             *("--requestheader-client-ca-file", str(ca.cert_path)),
             *("--requestheader-allowed-names", "front-proxy-client"),
             *("--requestheader-username-headers", "X-Remote-User"),

@@ -17,9 +17,17 @@ from pydantic import BaseModel
 from acmeflow.devstack.bind import DnsEndpoints, bind_process
 from acmeflow.devstack.cert_manager import cert_manager_process, install_cert_manager_crds
 from acmeflow.devstack.components import component_processes, install_crds
-from acmeflow.devstack.go_builds import build_cert_manager, build_kube_binaries, build_pebble
+from acmeflow.devstack.dns_webhook import DnsWebhookEndpoints, dns_webhook_process
+from acmeflow.devstack.go_builds import (
+    build_cert_manager,
+    build_dns01_webhook,
+    build_kube_binaries,
+    build_pebble,
+)
 from acmeflow.devstack.kube import KubeEndpoints, etcd_process, kube_processes
+from acmeflow.devstack.moto import moto_process, moto_url
 from acmeflow.devstack.pebble import PebbleEndpoints, PebbleOptions, pebble_process, save_roots
+from acmeflow.devstack.powerdns import powerdns_process
 from acmeflow.devstack.processes import ServerProcess, free_port, stop_pid_file
 from acmeflow.devstack.solver import solver_process
 from acmeflow.devstack.temporal_server import temporal_process
@@ -93,6 +101,14 @@ class StackInfo(BaseModel):
     """Whether the stack runs acmeflow's own worker and bridge (``acmeflow dev up``)."""
     with_cert_manager: bool = False
     """Whether it runs cert-manager's controllers, and the bridge signs CertificateRequests."""
+    dns_webhook: DnsWebhookEndpoints | None = None
+    """acmeflow's cert-manager DNS webhook (writes into BIND9); None in older manifests."""
+    powerdns_address: str = ""
+    powerdns_api_url: str = ""
+    powerdns_api_key_path: Path | None = None
+    """PowerDNS (``example.net``, driven through its HTTP API); empty in older manifests."""
+    moto_url: str = ""
+    """moto, the stack's Route53 (hosted zone ``example.org``); empty in older manifests."""
 
     def save(self) -> None:
         (self.state_dir / MANIFEST).write_text(self.model_dump_json(indent=2))
@@ -153,7 +169,10 @@ class DevStack:
         self.with_cert_manager = with_cert_manager
         tls_ca = create_ca(state_dir / "tls", "ca", "acmeflow-dev-local-ca")
         self._tls_ca = tls_ca
-        self.bind, dns = bind_process(state_dir, port=ports.dns)
+        self.bind, dns = bind_process(state_dir, port=ports.dns, powerdns_port=ports.powerdns)
+        self.powerdns, self._powerdns = powerdns_process(
+            state_dir, port=ports.powerdns, api_port=ports.powerdns_api
+        )
         self.pebble, pebble = pebble_process(
             state_dir,
             tls_ca,
@@ -179,7 +198,12 @@ class DevStack:
             cm_port=ports.kube_controller_manager,
         )
         self.kube_servers = kube_servers
+        self.moto = moto_process(state_dir, port=ports.moto)
+        self.dns_webhook, dns_webhook = dns_webhook_process(
+            state_dir, kube, port=ports.dns_webhook, depends_on=(kube_servers[0],)
+        )
         self.info = self._info(dns, pebble, kube)
+        self.info.dns_webhook = dns_webhook
         self.solver = solver_process(
             state_dir,
             port=ports.http01,
@@ -192,7 +216,13 @@ class DevStack:
             else []
         )
         self.components = (
-            component_processes(state_dir, self.info, ports.dns, external_issuer=with_cert_manager)
+            component_processes(
+                state_dir,
+                self.info,
+                ports.dns,
+                external_issuer=with_cert_manager,
+                powerdns_port=ports.powerdns,
+            )
             if with_acmeflow
             else []
         )
@@ -220,12 +250,26 @@ class DevStack:
             kube_ca=kube.ca_path,
             with_acmeflow=self.with_acmeflow,
             with_cert_manager=self.with_cert_manager,
+            powerdns_address=self._powerdns.dns_address,
+            powerdns_api_url=self._powerdns.api_url,
+            powerdns_api_key_path=self._powerdns.api_key_path,
+            moto_url=moto_url(self.ports.moto),
         )
 
     @property
     def servers(self) -> list[ServerProcess]:
         """In dependency order: a server's health may depend on the ones before it."""
-        return [self.bind, self.pebble, self.temporal, self.etcd, *self.kube_servers, self.solver]
+        return [
+            self.powerdns,
+            self.bind,
+            self.pebble,
+            self.temporal,
+            self.etcd,
+            *self.kube_servers,
+            self.solver,
+            self.dns_webhook,
+            self.moto,
+        ]
 
     @property
     def all_processes(self) -> list[ServerProcess]:
@@ -236,12 +280,15 @@ class DevStack:
         ports = self.ports
         shown = {
             "bind9": f"127.0.0.1:{ports.dns} (udp/tcp)",
+            "powerdns": f"127.0.0.1:{ports.powerdns} (udp/tcp) api {self.info.powerdns_api_url}",
             "pebble": self.info.acme_directory_url,
             "temporal": f"{self.info.temporal_address} ui {self.info.temporal_ui_url}",
             "etcd": f"http://127.0.0.1:{ports.etcd}",
             "kube-apiserver": self.info.kube_server,
             "kube-controller-manager": f"https://127.0.0.1:{ports.kube_controller_manager}",
             "http01-solver": f"http://127.0.0.1:{ports.http01}",
+            "dns01-webhook": f"https://127.0.0.1:{ports.dns_webhook}",
+            "moto": f"{self.info.moto_url} (Route53)",
             "cert-manager": f"healthz http://127.0.0.1:{ports.cert_manager_healthz}/healthz",
             "acmeflow-worker": f"task queue acmeflow on {self.info.temporal_address}",
             "acmeflow-bridge": f"watching {self.info.kube_server}",
@@ -276,6 +323,7 @@ class DevStack:
         build_log = self.state_dir / "logs" / "go-build.log"
         build_pebble(build_log)
         build_kube_binaries(build_log)
+        build_dns01_webhook(build_log)
         if self.with_cert_manager:
             build_cert_manager(build_log)
         self.info.http01_store.mkdir(parents=True, exist_ok=True)

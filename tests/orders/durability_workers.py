@@ -26,6 +26,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 
 from acmeflow.contracts.progress import OrderProgress
+from acmeflow.devstack.bind import self_check_nameserver_flags
 from acmeflow.devstack.processes import log_tail
 from acmeflow.devstack.stack import StackInfo
 from acmeflow.workflows.order import OrderResult, OrderWorkflow
@@ -143,6 +144,7 @@ def start_worker(
         str(self_check_http01_port or stack.http01_port),
         "--self-check-dns-port",
         str(self_check_dns_port or stack.ports.dns),
+        *self_check_nameserver_flags(stack.ports.powerdns),
         "--graceful-shutdown-s",
         "1",
         *extra_args,

@@ -25,6 +25,7 @@ from acmeflow.contracts.issuer import (
 from acmeflow.contracts.names import RequestedNames
 from acmeflow.contracts.progress import OrderProgress
 from acmeflow.contracts.secrets import SecretRef
+from acmeflow.devstack.bind import self_check_nameservers
 from acmeflow.devstack.stack import StackInfo
 from acmeflow.worker.config import WorkerConfig
 from acmeflow.workflows.order import OrderInput, OrderResult, OrderTimeouts, OrderWorkflow
@@ -72,6 +73,7 @@ def worker_config(stack: StackInfo, task_queue: str, **overrides: Any) -> Worker
         "self_check_resolver": stack.dns_address,
         "self_check_http01_port": stack.http01_port,
         "self_check_dns_port": stack.ports.dns,
+        "self_check_nameservers": self_check_nameservers(stack.ports.powerdns),
         "graceful_shutdown_s": 1,
     }
     return WorkerConfig(**(settings | overrides))

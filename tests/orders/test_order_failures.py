@@ -9,7 +9,8 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError
 
 from acmeflow.activities.challenge_values import dns01_record_name
-from acmeflow.activities.dns01 import Dns01Activities, Rfc2136Updater
+from acmeflow.activities.dns01 import Dns01Activities, Rfc2136Publisher
+from acmeflow.activities.dns01_publishers import Dns01Publishers
 from acmeflow.activities.secret_refs import SecretStore
 from acmeflow.contracts.challenge import ChallengeSpec, SelfCheckResult
 from acmeflow.contracts.progress import OrderProgress
@@ -79,7 +80,9 @@ async def test_a_wrong_txt_value_makes_the_order_invalid(
     stack: StackInfo, temporal_client: Client, task_queue: str, tmp_path: Path
 ) -> None:
     config = worker_config(stack, task_queue)
-    tampered = WrongValueDns01(Rfc2136Updater(SecretStore()), self_check_settings(config))
+    tampered = WrongValueDns01(
+        Dns01Publishers(rfc2136=Rfc2136Publisher(SecretStore())), self_check_settings(config)
+    )
     prepared = prepare(
         ["test4.example.com"], issuer(stack, tmp_path, solvers=[dns01_solver(stack)])
     )

@@ -31,12 +31,15 @@ def test_dev_up_status_env_down(tmp_path: Path, stack: object) -> None:
             name: "yes"
             for name in (
                 "bind9",
+                "powerdns",
                 "pebble",
                 "temporal",
                 "etcd",
                 "kube-apiserver",
                 "kube-controller-manager",
                 "http01-solver",
+                "dns01-webhook",
+                "moto",
                 "acmeflow-worker",
                 "acmeflow-bridge",
             )

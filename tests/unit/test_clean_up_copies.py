@@ -23,18 +23,21 @@ from acmeflow.activities import dns01
 from acmeflow.activities.acme_client import Account
 from acmeflow.activities.acme_order import AcmeOrderActivities
 from acmeflow.activities.credential_copies import CopyOwner
-from acmeflow.activities.dns01 import DNS_UNAVAILABLE, Rfc2136Updater
+from acmeflow.activities.dns01 import DNS_UNAVAILABLE, Rfc2136Publisher
+from acmeflow.activities.dns01_publishers import TxtTarget
 from acmeflow.activities.errors import BAD_REQUEST
 from acmeflow.activities.secret_refs import SecretStore
 from acmeflow.contracts.acme import AcmeResource
-from acmeflow.contracts.issuer import AccountRef, Rfc2136
+from acmeflow.contracts.challenge import ChallengeSpec
+from acmeflow.contracts.issuer import AccountRef, Rfc2136, SolverConfig
 from acmeflow.contracts.secrets import SecretRef
+from acmeflow.contracts.states import ChallengeType
 
 TSIG = SecretRef(namespace="team-a", name="tsig", key="secret")
 USERS_SECRET = base64.b64encode(b"the user's key").decode()
 ROTATED = base64.b64encode(b"a rotated key").decode()
 CONFIG = Rfc2136(nameserver="192.0.2.53:53", tsig_key_name="acmeflow.", tsig_secret=TSIG)
-RECORD = "_acme-challenge.www.example.com."
+TARGET = TxtTarget(fqdn="_acme-challenge.www.example.com.", zone="example.com.", value="value")
 OWNER = CopyOwner(workflow_id="order/team-a/www", challenge="team-a/www-0")
 
 
@@ -98,14 +101,29 @@ def journal(monkeypatch: pytest.MonkeyPatch) -> Journal:
         journal.entries.append(f"{verb} signed with {secret}")
         return Answer(journal.answer)
 
-    monkeypatch.setattr(dns01, "find_zone", lambda record, server: "example.com.")
     monkeypatch.setattr(dns01.dns.query, "tcp", send)
     return journal
 
 
-def updater(journal: Journal, user: UserSecrets) -> tuple[Rfc2136Updater, Copies]:
+def updater(journal: Journal, user: UserSecrets) -> tuple[Rfc2136Publisher, Copies]:
     copies = Copies(journal)
-    return Rfc2136Updater(SecretStore(kubernetes=user), copies), copies
+    return Rfc2136Publisher(SecretStore(kubernetes=user), copies), copies
+
+
+def challenge(config: Rfc2136 = CONFIG) -> ChallengeSpec:
+    return ChallengeSpec(
+        name="www-0",
+        namespace="team-a",
+        order_name="www",
+        dns_name="www.example.com",
+        wildcard=False,
+        type=ChallengeType.DNS01,
+        token="token",
+        key="value",
+        url="https://ca.test/chall/1",
+        authorization_url="https://ca.test/authz/1",
+        solver=SolverConfig(dns01=config),
+    )
 
 
 def test_the_copy_is_kept_before_the_record_is_sent(journal: Journal) -> None:
@@ -113,7 +131,7 @@ def test_the_copy_is_kept_before_the_record_is_sent(journal: Journal) -> None:
     steps, copies = updater(journal, user)
     journal.unreachable = True  # the worker could die right here
     with pytest.raises(ApplicationError) as caught:
-        steps.add_txt(CONFIG, RECORD, "value", copy=OWNER)
+        steps.add_txt(challenge(), TARGET, copy=OWNER)
     assert caught.value.type == DNS_UNAVAILABLE
     assert journal.entries == [f"keep {USERS_SECRET}"]
     assert copies.values == {OWNER: USERS_SECRET.encode()}
@@ -125,7 +143,7 @@ def test_a_present_the_nameserver_refuses_leaves_no_copy(journal: Journal) -> No
     steps, copies = updater(journal, UserSecrets({TSIG: USERS_SECRET.encode()}))
     journal.answer = dns.rcode.REFUSED
     with pytest.raises(ApplicationError) as caught:
-        steps.add_txt(CONFIG, RECORD, "value", copy=OWNER)
+        steps.add_txt(challenge(), TARGET, copy=OWNER)
     assert caught.value.type == BAD_REQUEST
     assert journal.entries == [
         f"keep {USERS_SECRET}",
@@ -140,9 +158,9 @@ def test_clean_up_after_the_namespace_is_gone_signs_with_the_copy_then_discards_
 ) -> None:
     user = UserSecrets({TSIG: USERS_SECRET.encode()})
     steps, copies = updater(journal, user)
-    steps.add_txt(CONFIG, RECORD, "value", copy=OWNER)
+    steps.add_txt(challenge(), TARGET, copy=OWNER)
     user.values.clear()
-    steps.delete_txt(CONFIG, RECORD, "value", copy=OWNER)
+    steps.delete_txt(challenge(), TARGET, copy=OWNER)
     assert journal.entries == [
         f"keep {USERS_SECRET}",
         f"add signed with {USERS_SECRET}",
@@ -155,9 +173,9 @@ def test_clean_up_after_the_namespace_is_gone_signs_with_the_copy_then_discards_
 def test_clean_up_prefers_the_users_secret_while_it_exists(journal: Journal) -> None:
     user = UserSecrets({TSIG: USERS_SECRET.encode()})
     steps, copies = updater(journal, user)
-    steps.add_txt(CONFIG, RECORD, "value", copy=OWNER)
+    steps.add_txt(challenge(), TARGET, copy=OWNER)
     user.values[TSIG] = ROTATED.encode()
-    steps.delete_txt(CONFIG, RECORD, "value", copy=OWNER)
+    steps.delete_txt(challenge(), TARGET, copy=OWNER)
     assert journal.entries[-2:] == [f"delete signed with {ROTATED}", "discard"]
     assert copies.values == {}
 
@@ -166,12 +184,12 @@ def test_clean_up_prefers_the_users_secret_while_it_exists(journal: Journal) -> 
 def test_a_delete_that_did_not_happen_keeps_the_copy(journal: Journal, failure: str) -> None:
     user = UserSecrets({TSIG: USERS_SECRET.encode()})
     steps, copies = updater(journal, user)
-    steps.add_txt(CONFIG, RECORD, "value", copy=OWNER)
+    steps.add_txt(challenge(), TARGET, copy=OWNER)
     user.values.clear()
     journal.answer = dns.rcode.REFUSED
     journal.unreachable = failure == "unreachable"
     with pytest.raises(ApplicationError):
-        steps.delete_txt(CONFIG, RECORD, "value", copy=OWNER)
+        steps.delete_txt(challenge(), TARGET, copy=OWNER)
     assert "discard" not in journal.entries
     assert copies.values == {OWNER: USERS_SECRET.encode()}
 
@@ -183,10 +201,10 @@ def test_a_clean_up_retried_after_it_succeeded_finds_nothing_left_to_do(
     # clean-up discards it only after the delete went through.
     user = UserSecrets({TSIG: USERS_SECRET.encode()})
     steps, _ = updater(journal, user)
-    steps.add_txt(CONFIG, RECORD, "value", copy=OWNER)
+    steps.add_txt(challenge(), TARGET, copy=OWNER)
     user.values.clear()
-    steps.delete_txt(CONFIG, RECORD, "value", copy=OWNER)
-    steps.delete_txt(CONFIG, RECORD, "value", copy=OWNER)  # the worker died before reporting
+    steps.delete_txt(challenge(), TARGET, copy=OWNER)
+    steps.delete_txt(challenge(), TARGET, copy=OWNER)  # the worker died before reporting
     assert journal.entries == [
         f"keep {USERS_SECRET}",
         f"add signed with {USERS_SECRET}",
@@ -200,16 +218,16 @@ def test_a_present_that_never_found_its_secret_leaves_nothing_to_clean_up(
 ) -> None:
     steps, _ = updater(journal, UserSecrets({}))
     with pytest.raises(ApplicationError) as caught:
-        steps.add_txt(CONFIG, RECORD, "value", copy=OWNER)
+        steps.add_txt(challenge(), TARGET, copy=OWNER)
     assert caught.value.message == 'TSIG secret: key "secret" of Secret team-a/tsig does not exist'
-    steps.delete_txt(CONFIG, RECORD, "value", copy=OWNER)
+    steps.delete_txt(challenge(), TARGET, copy=OWNER)
     assert journal.entries == []
 
 
 def test_a_worker_that_keeps_no_copies_says_the_secret_is_missing(journal: Journal) -> None:
-    steps = Rfc2136Updater(SecretStore(kubernetes=UserSecrets({})))
+    steps = Rfc2136Publisher(SecretStore(kubernetes=UserSecrets({})))
     with pytest.raises(ApplicationError) as caught:
-        steps.delete_txt(CONFIG, RECORD, "value", copy=OWNER)
+        steps.delete_txt(challenge(), TARGET, copy=OWNER)
     assert caught.value.type == BAD_REQUEST
     assert caught.value.message == 'TSIG secret: key "secret" of Secret team-a/tsig does not exist'
     assert journal.entries == []
@@ -226,8 +244,8 @@ def test_a_secret_kept_in_a_file_on_the_worker_is_not_copied(
         tsig_secret=SecretRef(path=str(path)),
     )
     steps, copies = updater(journal, UserSecrets({}))
-    steps.add_txt(config, RECORD, "value", copy=OWNER)
-    steps.delete_txt(config, RECORD, "value", copy=OWNER)
+    steps.add_txt(challenge(config), TARGET, copy=OWNER)
+    steps.delete_txt(challenge(config), TARGET, copy=OWNER)
     assert journal.entries == [
         f"add signed with {USERS_SECRET}",
         f"delete signed with {USERS_SECRET}",
@@ -266,7 +284,7 @@ def test_an_authorization_whose_account_key_is_gone_is_left_to_expire() -> None:
 def test_a_secret_that_is_not_base64_leaves_no_copy(journal: Journal) -> None:
     steps, copies = updater(journal, UserSecrets({TSIG: b"not base64!"}))
     with pytest.raises(ApplicationError) as caught:
-        steps.add_txt(CONFIG, RECORD, "value", copy=OWNER)
+        steps.add_txt(challenge(), TARGET, copy=OWNER)
     assert caught.value.type == BAD_REQUEST
     assert "is not base64" in caught.value.message
     assert journal.entries == ["keep not base64!", "discard"]
