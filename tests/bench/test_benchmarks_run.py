@@ -115,3 +115,12 @@ def test_cert_manager_comparison_benchmark(stack: StackInfo) -> None:
         for ratio in ("p50", "p95", "cpu"):
             assert figures[f"{system}_{ratio}_vs_cm_acme"] > 0, f"{system}_{ratio}_vs_cm_acme"
     assert figures["cm_workers"] > 5
+
+
+def test_dns01_providers_benchmark(stack: StackInfo) -> None:
+    """Every DNS-01 provider path issues its warm-up and one measured Certificate."""
+    figures = _run("bench/dns01_providers.py", "--sizes", "1", "--timeout-s", "300")
+    assert sorted(figures["providers"]) == ["lexicon-powerdns", "rfc2136", "route53", "webhook"]
+    for name, sizes in figures["providers"].items():
+        assert sizes["1"]["ready"] == 1, (name, sizes)
+        assert sizes["1"]["time_to_ready_p50_s"] > 0, name
