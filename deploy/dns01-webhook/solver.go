@@ -53,7 +53,11 @@ func newSolver(requestLog string) *rfc2136Solver {
 func (s *rfc2136Solver) Name() string { return solverName }
 
 func (s *rfc2136Solver) Initialize(kubeClientConfig *restclient.Config, _ <-chan struct{}) error {
-	client, err := kubernetes.NewForConfig(kubeClientConfig)
+	// client-go's default of 5 reads a second would queue a burst of challenges behind
+	// the TSIG Secret reads; a webhook serving a cluster's renewals needs more.
+	config := restclient.CopyConfig(kubeClientConfig)
+	config.QPS, config.Burst = 100, 200
+	client, err := kubernetes.NewForConfig(config)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
