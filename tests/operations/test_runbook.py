@@ -44,7 +44,10 @@ from tests.operations.runbook_commands import (
 )
 from tests.orders.order_harness import txt_values
 
-WAITING_FOR_HTTP01 = "Waiting for HTTP-01 challenge propagation: cannot resolve"
+
+def waiting_for_http01(domain: str) -> str:
+    """The reason of a Challenge whose name the stack's DNS answers NXDOMAIN for."""
+    return f"Waiting for HTTP-01 challenge propagation: {domain} has no A or AAAA record"
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +66,11 @@ def _challenge(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
 
 
 def _wait_until_waiting(kubectl: Kubectl, namespace: str, challenge: str) -> dict[str, Any]:
-    """Until the Challenge says its self-check cannot resolve the name."""
+    """Until the Challenge says its self-check finds no address for the name."""
     found: dict[str, Any] = wait_for(
         lambda: (
             (c := _challenge(kubectl, namespace, challenge))
-            and WAITING_FOR_HTTP01 in str(c.get("status", {}).get("reason"))
+            and waiting_for_http01(c["spec"]["dnsName"]) in str(c.get("status", {}).get("reason"))
             and c
         ),
         f"Challenge {namespace}/{challenge} to say why it waits",
@@ -171,9 +174,9 @@ def _follow_kubectl(runbook: Runbook, namespace: str, order: str, domain: str) -
     rows = _rows(runbook.run("get-challenges", namespace=namespace, order=order).stdout)
     assert rows[0][:4] == ["NAME", "STATE", "DOMAIN", "REASON"]
     assert rows[1][:3] == [challenge, "pending", domain]
-    assert WAITING_FOR_HTTP01 in " ".join(rows[1])
+    assert waiting_for_http01(domain) in " ".join(rows[1])
     described = runbook.run("describe-challenge", namespace=namespace, challenge=challenge).stdout
-    assert WAITING_FOR_HTTP01 in (describe_field(described, "Status", "Reason") or "")
+    assert waiting_for_http01(domain) in (describe_field(described, "Status", "Reason") or "")
 
 
 def _follow_temporal(
@@ -190,13 +193,13 @@ def _follow_temporal(
     details = runbook.run("workflow-metadata", namespace=namespace, order=order).stdout
     assert "**pending**: solving 1 challenge(s)" in details
     assert f"HTTP-01 for {domain} ({challenge}): self-checking" in details
-    assert WAITING_FOR_HTTP01 in details
+    assert waiting_for_http01(domain) in details
     progress = _json_in(runbook.run("query-progress", namespace=namespace, order=order).stdout)
     assert progress["state"] == "pending"
     assert progress["url"] == kubectl.get("order", order, namespace=namespace)["status"]["url"]
     [solving] = progress["challenges"]
     assert solving["spec"]["name"] == challenge
-    assert WAITING_FOR_HTTP01 in solving["reason"]
+    assert waiting_for_http01(domain) in solving["reason"]
     history = runbook.run("show-history", namespace=namespace, order=order).stdout
     for event in ("WorkflowExecutionStarted", "UpsertWorkflowSearchAttributes", "ActivityTask"):
         assert event in history

@@ -24,7 +24,11 @@ from tests.operations.ui_browser import Browser, find_chromium
 TEMPORAL_NAMESPACE = "default"
 # The columns the runbook suggests: search attributes make the list read like kubectl.
 COLUMNS = ["Status", "Workflow ID", "AcmeflowOrderState", "AcmeflowDomains", "Type", "Start"]
-WAITING = "Waiting for HTTP-01 challenge propagation: cannot resolve"
+
+
+def waiting(domain: str) -> str:
+    """The reason of a Challenge whose name the stack's DNS answers NXDOMAIN for."""
+    return f"Waiting for HTTP-01 challenge propagation: {domain} has no A or AAAA record"
 
 
 @pytest.fixture
@@ -50,7 +54,7 @@ def _stuck_order(kubectl: Kubectl, namespace: str, name: str) -> str:
     kubectl.create(order_manifest(namespace, name, [domain]))
     wait_for(
         lambda: (
-            WAITING
+            waiting(domain)
             in str(
                 json.loads(
                     kubectl(
@@ -114,7 +118,7 @@ def test_the_ui_lists_the_order_and_shows_its_progress(
         "pending",
         "solving 1 challenge(s)",
         f"HTTP-01 for {domain} (on-screen-0): self-checking",
-        WAITING,
+        waiting(domain),
     )
     uid = kubectl.get("order", "on-screen", namespace=namespace)["metadata"]["uid"]
     assert uid in shown
