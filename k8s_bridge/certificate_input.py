@@ -29,6 +29,7 @@ def certificate_input(
     metadata = certificate.metadata
     duration = spec.duration or DEFAULT_DURATION
     key = spec.private_key or PrivateKeySpec()
+    template = spec.secret_template
     return CertificateInput(
         namespace=metadata.namespace or "",
         name=metadata.name,
@@ -49,6 +50,12 @@ def certificate_input(
             key_size=key.size or 0,
             rotation_policy=key.rotation_policy,
             labels=dict(metadata.labels or {}),
+            key_encoding=key.encoding,
+            secret_labels=dict(template.labels) if template else {},
+            secret_annotations=dict(template.annotations) if template else {},
+            additional_output_formats=[f.type for f in spec.additional_output_formats],
+            revision_history_limit=spec.revision_history_limit or 0,
+            profile=spec.profile or "",
         ),
         issuer=issuer,
         observer_task_queue=observer_task_queue,

@@ -101,6 +101,15 @@ class CertificateSpecInput:
     key_size: int = 0
     rotation_policy: str = "Always"
     labels: dict[str, str] = field(default_factory=dict)
+    key_encoding: str = "PKCS1"
+    secret_labels: dict[str, str] = field(default_factory=dict)
+    secret_annotations: dict[str, str] = field(default_factory=dict)
+    """The Certificate's ``secretTemplate``."""
+    additional_output_formats: list[str] = field(default_factory=list)
+    revision_history_limit: int = 0
+    """Orders to keep (the newest); 0 keeps all."""
+    profile: str = ""
+    """ACME profile to order with, in place of the issuer's."""
 
 
 @dataclass
@@ -115,6 +124,8 @@ class CertificateInput:
     """Status carried across continue-as-new."""
     undelivered_events: list[OrderEvent] = field(default_factory=list)
     """Events of the previous run that the observer had not received when it ended."""
+    renew_requested: str = ""
+    """Why a reissue was asked for (``acmeflow renew``) and not yet begun, carried over."""
 
 
 def renewal_time(not_before: datetime, not_after: datetime, renew_before_s: float) -> datetime:
@@ -145,6 +156,7 @@ class CertificateWorkflow:
         self._status = _carried_status(start)
         self._updated = False
         self._secret_changed = False
+        self._renew_requested = start.renew_requested
         self._publisher = SnapshotPublisher(
             self._status, ActivityName.PUBLISH_CERTIFICATE_PROGRESS, to=start.observer_task_queue
         )
@@ -161,6 +173,11 @@ class CertificateWorkflow:
         """The bridge saw the TLS Secret change or go: look at it again now."""
         if secret_name == self._input.spec.secret_name:
             self._secret_changed = True
+
+    @workflow.signal
+    def renew(self, why: str) -> None:
+        """Reissue now, past any renewal time or back-off (``acmeflow renew``)."""
+        self._renew_requested = why or "Certificate re-issuance manually triggered"
 
     @workflow.query
     def status(self) -> CertificateStatus:
@@ -184,6 +201,7 @@ class CertificateWorkflow:
                 self._input,
                 carried=replace(self._status, events=[]),
                 undelivered_events=self._publisher.undelivered_events,
+                renew_requested=self._renew_requested,
             )
         )
 
@@ -204,6 +222,9 @@ class CertificateWorkflow:
             )
             self._event(EventType.WARNING, EventReason.SECRET_CONFLICT, inspection.conflict)
             await workflow.wait_condition(lambda: self._updated)
+            return
+        if self._renew_requested and not inspection.conflict:
+            await self._issue(self._renew_requested, replaces=inspection.certificate_id)
             return
         if inspection.up_to_date:
             await self._wait_until_renewal(inspection)
@@ -226,15 +247,13 @@ class CertificateWorkflow:
         if wait.total_seconds() <= 0:
             # A renewal that failed backs off too: the old certificate still serves.
             if not self._status.failed_issuance_attempts or await self._backed_off():
-                await self._issue(why)
+                await self._issue(why, replaces=inspection.certificate_id)
             return
         workflow.set_current_details(f"**Ready**: renews at {self._status.renewal_time}")
         try:
-            await workflow.wait_condition(
-                lambda: self._updated or self._secret_changed, timeout=wait
-            )
+            await workflow.wait_condition(self._woken, timeout=wait)
         except TimeoutError:
-            await self._issue(why)
+            await self._issue(why, replaces=inspection.certificate_id)
 
     def _record_validity(self, facts: SecretInspection) -> datetime:
         """Note the certificate's lifetime and renewal time; it is Ready until then."""
@@ -252,6 +271,10 @@ class CertificateWorkflow:
         )
         return renew_at
 
+    def _woken(self) -> bool:
+        """A new spec, a changed Secret or ``acmeflow renew``: stop waiting."""
+        return self._updated or self._secret_changed or bool(self._renew_requested)
+
     async def _backed_off(self) -> bool:
         """Wait out the back-off after a failure; False if a spec or Secret change cut it
         short (the next round looks at the Secret again)."""
@@ -265,17 +288,21 @@ class CertificateWorkflow:
             f"failed attempt(s) until {failed_at + delay}"
         )
         try:
-            await workflow.wait_condition(
-                lambda: self._updated or self._secret_changed, timeout=remaining
-            )
+            await workflow.wait_condition(self._woken, timeout=remaining)
         except TimeoutError:
             return True
         if self._updated:  # a new spec starts afresh; a changed Secret is looked at again
             self._status.failed_issuance_attempts = 0
         return False
 
-    async def _issue(self, why: str, *, reason: ConditionReason = ConditionReason.ISSUING) -> None:
+    async def _issue(
+        self, why: str, *, reason: ConditionReason = ConditionReason.ISSUING, replaces: str = ""
+    ) -> None:
+        """One issuance attempt; ``replaces`` names (for ARI) the certificate it renews."""
         current = self._input
+        if self._renew_requested:
+            reason, why = ConditionReason.MANUALLY_TRIGGERED, self._renew_requested
+            self._renew_requested = ""
         self._set_issuing(True, reason, why)
         key = await self._step(PREPARE_KEY, self._key_request())
         self._status.next_private_key_secret_name = key.key_secret
@@ -296,26 +323,32 @@ class CertificateWorkflow:
         self._event(
             EventType.NORMAL, EventReason.ORDER_CREATED, f'Created Order resource "{order.name}"'
         )
-        result = await self._run_order(order, key)
+        result = await self._run_order(order, key, replaces)
         if result is not None:
             await self._store(key, result)
 
-    async def _run_order(self, order: OrderResourceRef, key: PreparedKey) -> OrderResult | None:
+    async def _run_order(
+        self, order: OrderResourceRef, key: PreparedKey, replaces: str
+    ) -> OrderResult | None:
         """The Order's workflow, as a child; None (a recorded failure) if it failed."""
         current = self._input
+        issuer = current.issuer
+        if current.spec.profile:
+            issuer = replace(issuer, profile=current.spec.profile)
         try:
             result: OrderResult = await workflow.execute_child_workflow(
                 OrderWorkflow.run,
                 OrderInput(
                     order_name=order.name,
                     namespace=current.namespace,
-                    issuer=current.issuer,
+                    issuer=issuer,
                     request=key.csr_pem,
                     names=current.spec.names,
                     certificate_name=current.name,
                     labels=current.spec.labels,
                     observer_task_queue=current.observer_task_queue,
                     resource_uid=order.uid,
+                    replaces=replaces,
                 ),
                 id=order_workflow_id(current.namespace, order.name),
                 memo={UID_MEMO: order.uid},
@@ -339,6 +372,13 @@ class CertificateWorkflow:
                 key_secret=key.key_secret,
                 chain_pem=result.certificate,
                 issuer_name=self._input.issuer.name,
+                issuer_kind=self._input.spec.issuer_ref.get("kind", "Issuer"),
+                issuer_group=self._input.spec.issuer_ref.get("group", "acmeflow.io"),
+                names=self._input.spec.names,
+                encoding=self._input.spec.key_encoding,
+                secret_labels=self._input.spec.secret_labels,
+                secret_annotations=self._input.spec.secret_annotations,
+                additional_output_formats=self._input.spec.additional_output_formats,
             ),
         )
         self._status.revision += 1
@@ -379,6 +419,7 @@ class CertificateWorkflow:
             algorithm=spec.key_algorithm,
             size=spec.key_size,
             rotation_policy=spec.rotation_policy,
+            encoding=spec.key_encoding,
         )
 
     # -- status ------------------------------------------------------------------------

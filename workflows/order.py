@@ -109,6 +109,8 @@ class OrderInput:
     timeouts: OrderTimeouts = field(default_factory=OrderTimeouts)
     resource_uid: str = ""
     """UID of the Kubernetes Order, so observers ignore a recreated Order's namesake."""
+    replaces: str = ""
+    """ARI identifier of the certificate this order renews, sent as ``replaces``."""
 
 
 @dataclass
@@ -244,7 +246,10 @@ class OrderWorkflow:
         )
         self._account = AccountRef.of(order.issuer, account_uri)
         request = CreateOrderInput(
-            account=self._account, csr_pem=order.request, profile=order.issuer.profile
+            account=self._account,
+            csr_pem=order.request,
+            profile=order.issuer.profile,
+            replaces=order.replaces,
         )
         created = await self._run(
             Step(

@@ -33,6 +33,8 @@ class CreateOrderInput:
     account: AccountRef
     csr_pem: str
     profile: str = ""
+    replaces: str = ""
+    """ARI identifier of the certificate this order renews (RFC 9773 ``replaces``)."""
     look_first: bool = False
     """An earlier try may have created the order (it was rate-limited after): find it first."""
 

@@ -36,6 +36,7 @@ class KeyRequest:
     algorithm: str = "RSA"
     size: int = 0
     rotation_policy: str = RotationPolicy.ALWAYS
+    encoding: str = "PKCS1"
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,16 @@ class StoreRequest:
     key_secret: str
     chain_pem: str
     issuer_name: str
+    issuer_kind: str = "Issuer"
+    issuer_group: str = "acmeflow.io"
+    names: RequestedNames | None = None
+    """The names the Certificate asked for, for the Secret's annotations."""
+    encoding: str = "PKCS1"
+    secret_labels: dict[str, str] = field(default_factory=dict)
+    secret_annotations: dict[str, str] = field(default_factory=dict)
+    """The Certificate's ``secretTemplate``."""
+    additional_output_formats: list[str] = field(default_factory=list)
+    """``CombinedPEM`` and/or ``DER``."""
 
 
 @dataclass(frozen=True)
@@ -85,3 +96,6 @@ class SecretInspection:
     violation: str = ""
     """Why the Secret is not good, as cert-manager names it (``DoesNotExist``,
     ``InvalidKeyPair``, ...); empty when it is up to date."""
+    certificate_id: str = ""
+    """The stored certificate's ARI identifier (RFC 9773: base64url of its authority key
+    identifier, ``.``, base64url of its serial); what ``replaces`` names on renewal."""

@@ -68,6 +68,7 @@ class ConditionReason(StrEnum):
     SECRET_CONFLICT = "SecretConflict"
     # Certificate Issuing
     ISSUING = "Issuing"
+    MANUALLY_TRIGGERED = "ManuallyTriggered"
     # Certificate Ready and Issuing: why the TLS Secret is no good (cert-manager's reasons)
     SECRET_MISSING = "DoesNotExist"
     SECRET_DATA_MISSING = "MissingData"
@@ -184,6 +185,8 @@ class CertificateStatus:
     not_before: str = ""
     not_after: str = ""
     renewal_time: str = ""
+    renewal_rule: str = ""
+    """What set ``renewal_time`` (ARI window, renewBefore or 2/3 of the lifetime)."""
     revision: int = 0
     last_failure_time: str = ""
     failed_issuance_attempts: int = 0

@@ -1176,9 +1176,13 @@ class PrivateKeySpec(CrdModel):
     """The certificate's private key."""
 
     algorithm: Literal["RSA", "ECDSA", "Ed25519"] = "RSA"
-    """Key type; Ed25519 is refused at admission, since ACME CAs do not certify Ed25519 keys."""
+    """Key type; a CA that refuses the type (Let's Encrypt certifies no Ed25519 key) says so
+    in the Certificate's Ready condition."""
     size: int | None = None
     """RSA: 2048 (default), 3072 or 4096 bits; ECDSA: 256 (default), 384 or 521; Ed25519: unset."""
+    encoding: Literal["PKCS1", "PKCS8"] = "PKCS1"
+    """How tls.key is written: PKCS#1 (RSA) or SEC 1 (ECDSA) by default, or PKCS#8; an
+    Ed25519 key is always PKCS#8."""
     rotation_policy: Literal["Never", "Always"] = "Always"
     """Always: a new key on each issuance; Never: reuse the key in the Secret."""
 
@@ -1192,12 +1196,6 @@ class PrivateKeySpec(CrdModel):
                 "and unset for Ed25519",
                 field_path=".size",
             ),
-            cel(
-                "self.algorithm != 'Ed25519'",
-                "Ed25519 keys are refused by ACME CAs (Let's Encrypt does not certify them, "
-                "Pebble answers badCSR at finalize): use ECDSA (P-256 by default) or RSA",
-                field_path=".algorithm",
-            ),
         )
     )
 
@@ -1207,6 +1205,12 @@ class SecretTemplate(CrdModel):
 
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class AdditionalOutputFormat(CrdModel):
+    """One more form of the key pair written into the Secret."""
+
+    type: Literal["CombinedPEM", "DER"]
 
 
 class CertificateSpec(CrdModel):
@@ -1231,6 +1235,14 @@ class CertificateSpec(CrdModel):
     issuer_ref: IssuerRef
     private_key: PrivateKeySpec | None = None
     secret_template: SecretTemplate | None = None
+    revision_history_limit: int | None = Field(default=None, ge=1)
+    """Orders kept per Certificate (the newest); all are kept when unset."""
+    additional_output_formats: list[AdditionalOutputFormat] = Field(
+        default_factory=list, max_length=2
+    )
+    """More keys in the Secret: ``tls-combined.pem`` (CombinedPEM) and ``key.der`` (DER)."""
+    profile: str | None = Field(default=None, max_length=64)
+    """ACME profile to request for this Certificate, in place of its issuer's."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
@@ -1260,6 +1272,9 @@ class CertificateStatus(CrdModel):
     not_after: datetime | None = None
     renewal_time: datetime | None = None
     """When acmeflow will renew."""
+    renewal_rule: str | None = None
+    """What set renewalTime: the CA's renewal window (ARI), renewBefore, or 2/3 of the
+    lifetime, with the jitter applied."""
     revision: int | None = None
     """Counts issuances; each new Order gets the next revision."""
     last_failure_time: datetime | None = None

@@ -1,0 +1,1 @@
+"""End-to-end tests of the Certificate lifecycle on the real stack (issue 15)."""
