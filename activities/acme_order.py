@@ -19,6 +19,7 @@ import requests
 from acme import client as acme_client
 from acme import errors as acme_errors
 from acme import messages
+from josepy.json_util import field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -89,6 +90,42 @@ def _not_yet(message: str, response: requests.Response) -> ApplicationError:
     return still_waiting(message, retry_after_delay(response.headers.get("Retry-After")))
 
 
+class ReplacingNewOrder(messages.NewOrder):
+    """new-order with RFC 9773's ``replaces``: the ARI id of the certificate it renews."""
+
+    replaces: str | None = field("replaces", omitempty=True)
+
+
+def _post_new_order(account: Account, new_order: messages.NewOrder) -> requests.Response:
+    try:
+        with acme_step("create ACME order"):
+            # Not ClientV2.new_order: it reads every authorization before it returns, and
+            # the order URL must be recorded (heartbeat) before anything else can fail.
+            return account.client._post(account.client.directory["newOrder"], new_order)
+    except acme_errors.ConflictError as conflict:
+        # ``acme`` turns every 409 into ConflictError (new-account's "exists") and drops
+        # the problem document; at new-order a 409 is RFC 9773's alreadyReplaced.
+        raise ApplicationError(
+            "create ACME order: ACME server refused the request (HTTP 409 Conflict): the "
+            "certificate named in replaces already has a replacement",
+            "http409",
+            type=ACME_PROBLEM,
+            non_retryable=True,
+        ) from conflict
+
+
+_NOT_ABOUT_REPLACES = frozenset({"badNonce", "rateLimited"})
+
+
+def refuses_replaces(error: ApplicationError) -> bool:
+    """The CA answered the new-order with a problem document that a retry without
+    ``replaces`` may not meet (``alreadyReplaced``, ``unauthorized``, ``malformed``, or
+    Pebble's ``serverInternal`` for a certificate it does not know); not a lost connection,
+    a bad nonce or a rate limit (a replacement is often exempt from those)."""
+    code = str(error.details[0]) if error.details else ""
+    return bool(code) and code not in _NOT_ABOUT_REPLACES
+
+
 def _poll_authorization(
     account: Account, url: str, action: str
 ) -> tuple[messages.AuthorizationResource, requests.Response]:
@@ -135,7 +172,11 @@ class AcmeOrderActivities:
         eab = None
         if issuer.external_account_binding is not None:
             binding = issuer.external_account_binding
-            hmac_key = self._secrets.require(binding.key_secret, "EAB HMAC key").decode().strip()
+            purpose = (
+                f"External Account Binding HMAC key for key ID {binding.key_id} "
+                "(externalAccountBinding.keySecretRef)"
+            )
+            hmac_key = self._secrets.require(binding.key_secret, purpose).decode().strip()
             eab = messages.ExternalAccountBinding.from_data(
                 account_public_key=key.public_key(),
                 kid=binding.key_id,
@@ -156,6 +197,13 @@ class AcmeOrderActivities:
                 raise bad_request(
                     f"{issuer.server} requires External Account Binding: set "
                     "externalAccountBinding (keyID and keySecretRef) on the issuer"
+                ) from error
+            refused = issuer.external_account_binding
+            if refused is not None and error.details and error.details[0] == "unauthorized":
+                raise bad_request(
+                    f"{issuer.server} refused the External Account Binding with key ID "
+                    f"{refused.key_id} ({error.message}): check keyID and the HMAC key in "
+                    f"{refused.key_secret.describe()}, which must be the pair the CA gave"
                 ) from error
             raise
 
@@ -187,11 +235,24 @@ class AcmeOrderActivities:
             messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=n) for n in dns_names
         ]
         identifiers += [messages.Identifier(typ=messages.IDENTIFIER_IP, value=ip) for ip in ips]
-        new_order = messages.NewOrder(identifiers=identifiers, profile=request.profile or None)
-        with acme_step("create ACME order"):
-            # Not ClientV2.new_order: it reads every authorization before it returns, and
-            # the order URL must be recorded (heartbeat) before anything else can fail.
-            response = account.client._post(account.client.directory["newOrder"], new_order)
+        new_order = ReplacingNewOrder(
+            identifiers=identifiers,
+            profile=request.profile or None,
+            replaces=request.replaces or None,
+        )
+        try:
+            response = _post_new_order(account, new_order)
+        except ApplicationError as refused:
+            if not request.replaces or not refuses_replaces(refused):
+                raise
+            # RFC 9773 §5: a client may order again without ``replaces``; the renewal matters
+            # more than the CA's bookkeeping of which certificate it replaces.
+            activity.logger.warning(
+                "the CA refused replaces=%s (%s); ordering without it",
+                request.replaces,
+                refused.message,
+            )
+            response = _post_new_order(account, new_order.update(replaces=None))
         url = str(response.headers["Location"])
         activity.heartbeat(url)
         with acme_step("read the new ACME order"):

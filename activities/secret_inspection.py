@@ -16,6 +16,7 @@ straight to an issuance.
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,25 @@ def public_bytes(key: Any) -> bytes:
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def ari_certificate_id(cert: x509.Certificate) -> str:
+    """RFC 9773 §4.1: base64url(authority key identifier) "." base64url(DER serial);
+    empty for a certificate without a key identifier of its issuer (ARI cannot name it)."""
+    try:
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return ""
+    if not aki.key_identifier:
+        return ""
+    serial = cert.serial_number
+    # The serial's DER INTEGER content: big-endian two's complement, room for the sign bit.
+    serial_der = serial.to_bytes(serial.bit_length() // 8 + 1, "big", signed=True)
+    return f"{_b64url(aki.key_identifier)}.{_b64url(serial_der)}"
 
 
 def certificate_names(cert: x509.Certificate) -> RequestedNames:
@@ -98,6 +118,7 @@ def inspect_key_pair(
     facts = {
         "not_before": iso(cert.not_valid_before_utc),
         "not_after": iso(cert.not_valid_after_utc),
+        "certificate_id": ari_certificate_id(cert),
     }
     try:
         key = load_private_key(key_pem)

@@ -10,6 +10,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from acmeflow.activities.acme_account import AcmeAccountActivities
 from acmeflow.activities.acme_client import AcmeClients
 from acmeflow.activities.acme_order import AcmeOrderActivities
 from acmeflow.activities.dns01 import Dns01Activities, Rfc2136Publisher
@@ -18,6 +19,7 @@ from acmeflow.activities.dns01_publishers import Dns01Publishers
 from acmeflow.activities.dns01_route53 import Route53Publisher
 from acmeflow.activities.errors import bad_request
 from acmeflow.activities.http01 import DirectoryStore, Http01Activities, Http01Publisher
+from acmeflow.activities.renewal_info import RenewalInfoActivities
 from acmeflow.activities.secret_refs import SecretStore
 from acmeflow.activities.self_check_settings import SelfCheckSettings
 from acmeflow.contracts.challenge import ChallengeSpec
@@ -97,14 +99,16 @@ def activity_instances(
         config.http01_store_dir, kubernetes.http01 if kubernetes else None
     )
     settings = self_check_settings(config)
+    clients = AcmeClients(secrets, pool_size=config.max_concurrent_activities)
+    orders = AcmeOrderActivities(clients, secrets)
     return [
-        AcmeOrderActivities(
-            AcmeClients(secrets, pool_size=config.max_concurrent_activities), secrets
-        ),
+        orders,
+        AcmeAccountActivities(clients, orders),
+        RenewalInfoActivities(clients, recheck_max_s=config.renewal_info_recheck_max_s),
         Http01Activities(http01, settings),
         dns01 or Dns01Activities(dns01_publishers(config, secrets, kubernetes), settings),
         ObserverActivities(observer or LoggingObserver()),
-        *([kubernetes.certificates] if kubernetes else []),
+        *([kubernetes.certificates, kubernetes.order_history] if kubernetes else []),
     ]
 
 

@@ -26,6 +26,9 @@ class WorkerConfig(TemporalSettings):
     Beyond it the least recently used are evicted and replayed from history when they wake."""
     graceful_shutdown_s: float = 20.0
     """On SIGTERM, how long running activities may finish before the worker stops."""
+    renewal_info_recheck_max_s: float = 86400.0
+    """Most seconds before a certificate's ARI window is asked for again, whatever the CA's
+    Retry-After (clamped to 1 min..1 day by RFC 9773); lower it only for tests and demos."""
     http01_store_dir: Path | None = None
     """Directory the HTTP-01 responder serves tokens from (standalone, outside Kubernetes)."""
     self_check_resolver: str = ""

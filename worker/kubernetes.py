@@ -17,6 +17,7 @@ from acmeflow.activities.credential_copies import KubernetesCredentialCopies
 from acmeflow.activities.dns01_webhook import WebhookPublisher
 from acmeflow.activities.http01_routes import KubernetesHttp01Routes
 from acmeflow.activities.kubernetes_secrets import KubernetesSecrets
+from acmeflow.activities.order_history import OrderHistoryActivities
 from acmeflow.plumbing.kubernetes_client import kubernetes_api_client
 from acmeflow.worker.config import WorkerConfig
 
@@ -29,6 +30,8 @@ class KubernetesServices:
     copies: KubernetesCredentialCopies
     http01: KubernetesHttp01Routes
     certificates: CertificateActivities
+    order_history: OrderHistoryActivities
+    """revisionHistoryLimit: a Certificate's old Orders deleted."""
     dns01_webhook: WebhookPublisher
     """cert-manager DNS webhooks, reached through the API server with the worker's identity."""
 
@@ -45,6 +48,7 @@ def kubernetes_services(
         secrets=KubernetesSecrets(api_client),
         copies=KubernetesCredentialCopies(api_client, namespace=worker_config.own_namespace),
         certificates=CertificateActivities(api_client),
+        order_history=OrderHistoryActivities(api_client),
         dns01_webhook=WebhookPublisher(api_client),
         http01=KubernetesHttp01Routes(
             api_client,

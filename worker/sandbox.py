@@ -17,6 +17,7 @@ PASSED_THROUGH = (
     "acmeflow.contracts",
     "acmeflow.workflows.activity_steps",
     "acmeflow.workflows.challenge_planning",
+    "acmeflow.workflows.renewal_schedule",
     "acmeflow.workflows.resource_ids",
     "acmeflow.workflows.retry_policies",
     "acmeflow.workflows.search_attributes",

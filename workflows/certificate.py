@@ -1,7 +1,8 @@
 """``CertificateWorkflow``: keep one Certificate's Secret valid, for as long as it exists.
 
 Each round: look at the TLS Secret; if it is current, sleep on a durable timer until the
-renewal time (2/3 of the lifetime, or ``renewBefore``); otherwise prepare a key (kept in
+renewal time (from the CA's ARI window where it offers one, else 2/3 of the lifetime or
+``renewBefore`` with a jitter: ``renewal_schedule``); otherwise prepare a key (kept in
 a Secret), create the Order resource and run its ``OrderWorkflow`` as a child, then
 write the Secret. A failed round backs off 1h, 2h, 4h ... 32h; a spec change (the
 ``update`` signal from the bridge) wakes the workflow at once and bypasses the back-off.
@@ -24,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Final, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ChildWorkflowError, is_cancelled_exception
 from temporalio.workflow import ParentClosePolicy
 
 from acmeflow.contracts.activities import ActivityName
@@ -39,6 +40,7 @@ from acmeflow.contracts.certificate import (
 )
 from acmeflow.contracts.issuer import IssuerConfig
 from acmeflow.contracts.names import RequestedNames
+from acmeflow.contracts.order_history import PrunedOrders, PruneOrdersRequest
 from acmeflow.contracts.progress import (
     CertificateStatus,
     CertificateUpdate,
@@ -49,10 +51,17 @@ from acmeflow.contracts.progress import (
     ObjectKind,
     OrderEvent,
 )
+from acmeflow.contracts.renewal_info import RenewalInfo, RenewalInfoRequest
 from acmeflow.workflows.activity_steps import Step, execute
 from acmeflow.workflows.order import OrderInput, OrderResult, OrderWorkflow
+from acmeflow.workflows.renewal_schedule import (
+    ARI_PROBLEM_RECHECK,
+    RenewalPlan,
+    plan_renewal,
+    renewal_time,
+)
 from acmeflow.workflows.resource_ids import UID_MEMO, order_workflow_id
-from acmeflow.workflows.retry_policies import KUBERNETES_STEP
+from acmeflow.workflows.retry_policies import ACME_CALL, KUBERNETES_STEP
 from acmeflow.workflows.snapshot_publisher import SnapshotPublisher
 
 FIRST_BACKOFF = timedelta(hours=1)
@@ -84,6 +93,32 @@ CREATE_ORDER_RESOURCE = _kubernetes_step(
     ActivityName.CREATE_ORDER_RESOURCE, "create Order resource", OrderResourceRef
 )
 STORE = _kubernetes_step(ActivityName.STORE_CERTIFICATE, "store certificate", SecretInspection)
+FETCH_RENEWAL_INFO = Step(
+    ActivityName.FETCH_RENEWAL_INFO,
+    "ask the CA when to renew (ARI)",
+    ACME_CALL,
+    RenewalInfo,
+    timeout=timedelta(minutes=2),
+    attempt_timeout=timedelta(seconds=30),
+)
+"""Short over all: the activity answers any failure itself, so only a lost worker retries."""
+RENEWAL_SCHEDULE_PATCH: Final = "renewal-schedule"
+"""ARI, the jitter and the renewal rule in status (histories from before renew at 2/3)."""
+REFRESH_SECRET = replace(
+    _kubernetes_step(ActivityName.REFRESH_TLS_SECRET, "refresh TLS Secret metadata", bool),
+    timeout=timedelta(minutes=1),
+)
+"""Short: a Secret whose labels cannot be written now gets them at the next issuance."""
+REFRESH_SECRET_PATCH: Final = "refresh-tls-secret"
+PRUNE_ORDERS = replace(
+    _kubernetes_step(ActivityName.PRUNE_ORDERS, "prune old Orders", PrunedOrders),
+    timeout=timedelta(minutes=1),
+)
+"""Short: Orders left now are pruned after the next issuance."""
+PRUNE_ORDERS_PATCH: Final = "prune-orders"
+NEW_SPEC_AFTER_FAILURE_PATCH: Final = "new-spec-after-failure"
+"""A spec change that reached the run ending in a failure skips the back-off."""
+"""revisionHistoryLimit (histories from before kept every Order)."""
 
 
 @dataclass
@@ -126,14 +161,9 @@ class CertificateInput:
     """Events of the previous run that the observer had not received when it ended."""
     renew_requested: str = ""
     """Why a reissue was asked for (``acmeflow renew``) and not yet begun, carried over."""
-
-
-def renewal_time(not_before: datetime, not_after: datetime, renew_before_s: float) -> datetime:
-    """``renewBefore`` ahead of expiry when set and shorter than the lifetime, else at 2/3."""
-    lifetime = not_after - not_before
-    if 0 < renew_before_s < lifetime.total_seconds():
-        return not_after - timedelta(seconds=renew_before_s)
-    return not_before + lifetime * 2 / 3
+    issuer_problem: str = ""
+    """Why the issuer cannot be used now (``issuer_unavailable``), carried over until an
+    ``update`` brings a usable issuer."""
 
 
 def backoff(failures: int) -> timedelta:
@@ -157,6 +187,7 @@ class CertificateWorkflow:
         self._updated = False
         self._secret_changed = False
         self._renew_requested = start.renew_requested
+        self._issuer_problem = start.issuer_problem
         self._publisher = SnapshotPublisher(
             self._status, ActivityName.PUBLISH_CERTIFICATE_PROGRESS, to=start.observer_task_queue
         )
@@ -167,6 +198,13 @@ class CertificateWorkflow:
         if changed.spec.generation >= self._input.spec.generation:
             self._input = changed
             self._updated = True
+            self._issuer_problem = ""
+
+    @workflow.signal
+    def issuer_unavailable(self, problem: str) -> None:
+        """The bridge found the issuer gone or not Ready: issue nothing until an ``update``
+        brings it back (a renewal due meanwhile waits; the Secret stays as it is)."""
+        self._issuer_problem = problem
 
     @workflow.signal
     def secret_changed(self, secret_name: str) -> None:
@@ -202,12 +240,16 @@ class CertificateWorkflow:
                 carried=replace(self._status, events=[]),
                 undelivered_events=self._publisher.undelivered_events,
                 renew_requested=self._renew_requested,
+                issuer_problem=self._issuer_problem,
             )
         )
 
     async def _round(self) -> None:
         """One look at the Secret, then either a wait or an issuance attempt."""
         self._updated = self._secret_changed = False
+        if self._issuer_problem:
+            await self._wait_for_issuer()
+            return
         spec = self._input.spec
         inspection = await self._step(INSPECT, self._key_request())
         # Ready under the same spec, and no good now: someone broke the Secret.
@@ -215,6 +257,7 @@ class CertificateWorkflow:
             self._status.ready == ConditionStatus.TRUE
             and self._status.observed_generation == spec.generation
         )
+        respecified = self._status.observed_generation != spec.generation
         self._status.observed_generation = spec.generation
         if inspection.conflict:
             self._set_ready(
@@ -227,13 +270,34 @@ class CertificateWorkflow:
             await self._issue(self._renew_requested, replaces=inspection.certificate_id)
             return
         if inspection.up_to_date:
+            if workflow.patched(REFRESH_SECRET_PATCH):
+                await self._refresh_secret()
             await self._wait_until_renewal(inspection)
             return
         if broken:
             self._secret_broken(inspection)
-        elif self._status.failed_issuance_attempts and not await self._backed_off():
-            return
+        elif self._status.failed_issuance_attempts:
+            # A spec that came while the failed round ended (before the back-off began)
+            # bypasses the back-off as one that comes during it does.
+            if respecified and workflow.patched(NEW_SPEC_AFTER_FAILURE_PATCH):
+                self._status.failed_issuance_attempts = 0
+            elif not await self._backed_off():
+                return
         await self._issue(inspection.reason, reason=_violation(inspection))
+
+    async def _refresh_secret(self) -> None:
+        """A good Secret gets a changed secretTemplate, encoding or output formats without
+        a new certificate (as cert-manager does); a failure only waits for the next one."""
+        request = self._secret_request(key_secret="", chain_pem="")
+        await _best_effort(REFRESH_SECRET, request, failure="TLS Secret metadata not refreshed")
+
+    async def _wait_for_issuer(self) -> None:
+        """Not Ready, naming the issuer and why, until an ``update`` brings it back."""
+        problem = self._issuer_problem
+        if self._status.ready_message != problem:
+            self._set_ready(ConditionStatus.FALSE, ConditionReason.ISSUER_NOT_READY, problem)
+            self._event(EventType.WARNING, EventReason.ISSUER_NOT_READY, problem)
+        await workflow.wait_condition(lambda: self._updated or self._issuer_problem != problem)
 
     def _secret_broken(self, inspection: SecretInspection) -> None:
         """Not Ready any more, saying why; the issuance that follows skips any back-off."""
@@ -241,7 +305,10 @@ class CertificateWorkflow:
         self._event(EventType.NORMAL, EventReason.ISSUING, inspection.reason)
 
     async def _wait_until_renewal(self, inspection: SecretInspection) -> None:
-        renew_at = self._record_validity(inspection)
+        """Sleep until the renewal time, or until ARI is due to be asked again (the round
+        then ends and the next one asks)."""
+        plan = await self._renewal_plan(inspection)
+        renew_at = self._record_validity(inspection, plan)
         why = f"Renewing certificate as renewal was scheduled at {self._status.renewal_time}"
         wait = renew_at - workflow.now()
         if wait.total_seconds() <= 0:
@@ -249,19 +316,72 @@ class CertificateWorkflow:
             if not self._status.failed_issuance_attempts or await self._backed_off():
                 await self._issue(why, replaces=inspection.certificate_id)
             return
-        workflow.set_current_details(f"**Ready**: renews at {self._status.renewal_time}")
+        recheck = plan.recheck_at if plan is not None else None
+        wake = min(renew_at, recheck) if recheck is not None else renew_at
+        rule = f" ({self._status.renewal_rule})" if self._status.renewal_rule else ""
+        workflow.set_current_details(f"**Ready**: renews at {self._status.renewal_time}{rule}")
         try:
-            await workflow.wait_condition(self._woken, timeout=wait)
+            await workflow.wait_condition(self._woken, timeout=wake - workflow.now())
         except TimeoutError:
+            if wake < renew_at:
+                return  # time to ask the CA again: the next round does
             await self._issue(why, replaces=inspection.certificate_id)
 
-    def _record_validity(self, facts: SecretInspection) -> datetime:
-        """Note the certificate's lifetime and renewal time; it is Ready until then."""
-        renew_at = renewal_time(
-            datetime.fromisoformat(facts.not_before),
-            datetime.fromisoformat(facts.not_after),
-            self._input.spec.renew_before_s,
+    async def _renewal_plan(self, inspection: SecretInspection) -> RenewalPlan | None:
+        """ARI where the CA offers it, else the lifetime rule; None in histories from before
+        (which renewed at the plain lifetime rule, and must replay so)."""
+        if not workflow.patched(RENEWAL_SCHEDULE_PATCH):
+            return None
+        info: RenewalInfo | None = None
+        if inspection.certificate_id:
+            issuer = self._input.issuer
+            request = RenewalInfoRequest(
+                server=issuer.server,
+                account_key=issuer.account_key,
+                certificate_id=inspection.certificate_id,
+                skip_tls_verify=issuer.skip_tls_verify,
+                ca_bundle_pem=issuer.ca_bundle_pem,
+            )
+            try:
+                info = await execute(FETCH_RENEWAL_INFO, request)
+            except ActivityError as error:  # an ARI outage never blocks the lifetime rule
+                if is_cancelled_exception(error):
+                    raise  # the Certificate is going: not an outage
+                info = RenewalInfo(
+                    offered=True,
+                    problem=getattr(error.cause, "message", None) or str(error),
+                    retry_after_s=ARI_PROBLEM_RECHECK.total_seconds(),
+                )
+        return self._plan(inspection, info)
+
+    def _plan(self, facts: SecretInspection, info: RenewalInfo | None) -> RenewalPlan:
+        return plan_renewal(
+            not_before=datetime.fromisoformat(facts.not_before),
+            not_after=datetime.fromisoformat(facts.not_after),
+            renew_before_s=self._input.spec.renew_before_s,
+            seed=f"{self._input.uid}/{facts.certificate_id or facts.not_after}",
+            info=info,
+            now=workflow.now(),
         )
+
+    def _record_validity(
+        self, facts: SecretInspection, plan: RenewalPlan | None = None
+    ) -> datetime:
+        """Note the certificate's lifetime and renewal time; it is Ready until then.
+
+        Without a ``plan`` (just stored: ARI is asked in the next round), the lifetime rule;
+        in a history from before the renewal schedule, the plain rule without jitter.
+        """
+        if plan is None and workflow.patched(RENEWAL_SCHEDULE_PATCH):
+            plan = self._plan(facts, None)
+        if plan is None:
+            renew_at = renewal_time(
+                datetime.fromisoformat(facts.not_before),
+                datetime.fromisoformat(facts.not_after),
+                self._input.spec.renew_before_s,
+            )
+        else:
+            renew_at, self._status.renewal_rule = plan.renew_at, plan.rule
         self._status.not_before, self._status.not_after = facts.not_before, facts.not_after
         self._status.renewal_time = renew_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         self._set_ready(
@@ -272,8 +392,13 @@ class CertificateWorkflow:
         return renew_at
 
     def _woken(self) -> bool:
-        """A new spec, a changed Secret or ``acmeflow renew``: stop waiting."""
-        return self._updated or self._secret_changed or bool(self._renew_requested)
+        """A new spec, a changed Secret, ``acmeflow renew`` or a lost issuer: stop waiting."""
+        return (
+            self._updated
+            or self._secret_changed
+            or bool(self._renew_requested)
+            or bool(self._issuer_problem)
+        )
 
     async def _backed_off(self) -> bool:
         """Wait out the back-off after a failure; False if a spec or Secret change cut it
@@ -296,14 +421,21 @@ class CertificateWorkflow:
         return False
 
     async def _issue(
-        self, why: str, *, reason: ConditionReason = ConditionReason.ISSUING, replaces: str = ""
+        self, why: str, *, reason: ConditionReason = ConditionReason.RENEWING, replaces: str = ""
     ) -> None:
-        """One issuance attempt; ``replaces`` names (for ARI) the certificate it renews."""
+        """One issuance attempt; ``replaces`` names (for ARI) the certificate it renews.
+
+        Issuing True says why, in cert-manager's words: ``Renewing`` when the renewal time
+        came, ``ManuallyTriggered``, or what is wrong with the Secret (``DoesNotExist``,
+        ``SecretMismatch``...), which Ready False says too; a Secret that is still good
+        (a renewal, a manual reissue) keeps Ready as it is."""
         current = self._input
         if self._renew_requested:
             reason, why = ConditionReason.MANUALLY_TRIGGERED, self._renew_requested
             self._renew_requested = ""
         self._set_issuing(True, reason, why)
+        if reason not in (ConditionReason.RENEWING, ConditionReason.MANUALLY_TRIGGERED):
+            self._set_ready(ConditionStatus.FALSE, reason, why)
         key = await self._step(PREPARE_KEY, self._key_request())
         self._status.next_private_key_secret_name = key.key_secret
         if key.generated:
@@ -325,7 +457,7 @@ class CertificateWorkflow:
         )
         result = await self._run_order(order, key, replaces)
         if result is not None:
-            await self._store(key, result)
+            await self._store(key, result, order=order.name)
 
     async def _run_order(
         self, order: OrderResourceRef, key: PreparedKey, replaces: str
@@ -363,23 +495,11 @@ class CertificateWorkflow:
             return None
         return result
 
-    async def _store(self, key: PreparedKey, result: OrderResult) -> None:
+    async def _store(self, key: PreparedKey, result: OrderResult, *, order: str) -> None:
+        """Write the Secret; the Certificate is Ready with a new revision, its Issuing
+        condition gone (as cert-manager removes it); then Orders beyond the history limit go."""
         stored = await self._step(
-            STORE,
-            StoreRequest(
-                certificate=self._ref(),
-                secret_name=self._input.spec.secret_name,
-                key_secret=key.key_secret,
-                chain_pem=result.certificate,
-                issuer_name=self._input.issuer.name,
-                issuer_kind=self._input.spec.issuer_ref.get("kind", "Issuer"),
-                issuer_group=self._input.spec.issuer_ref.get("group", "acmeflow.io"),
-                names=self._input.spec.names,
-                encoding=self._input.spec.key_encoding,
-                secret_labels=self._input.spec.secret_labels,
-                secret_annotations=self._input.spec.secret_annotations,
-                additional_output_formats=self._input.spec.additional_output_formats,
-            ),
+            STORE, self._secret_request(key_secret=key.key_secret, chain_pem=result.certificate)
         )
         self._status.revision += 1
         self._status.failed_issuance_attempts = 0
@@ -390,6 +510,14 @@ class CertificateWorkflow:
             EventType.NORMAL, EventReason.ISSUING, "The certificate has been successfully issued"
         )
         self._record_validity(stored)
+        limit = self._input.spec.revision_history_limit
+        if limit > 0 and workflow.patched(PRUNE_ORDERS_PATCH):
+            await self._prune_orders(keep=limit, current=order)
+
+    async def _prune_orders(self, *, keep: int, current: str) -> None:
+        """Best effort: Orders a failure leaves behind go at the next issuance."""
+        request = PruneOrdersRequest(certificate=self._ref(), keep=keep, current_order=current)
+        await _best_effort(PRUNE_ORDERS, request, failure="old Orders not pruned")
 
     def _failed(self, message: str) -> None:
         self._status.failed_issuance_attempts += 1
@@ -406,6 +534,24 @@ class CertificateWorkflow:
             message = getattr(error.cause, "message", None) or str(error)
             self._failed(f"{step.summary}: {message}")
             raise _RoundFailed() from error
+
+    def _secret_request(self, *, key_secret: str, chain_pem: str) -> StoreRequest:
+        """What the TLS Secret should hold and carry, for this key and chain."""
+        spec = self._input.spec
+        return StoreRequest(
+            certificate=self._ref(),
+            secret_name=spec.secret_name,
+            key_secret=key_secret,
+            chain_pem=chain_pem,
+            issuer_name=spec.issuer_ref.get("name") or self._input.issuer.name,
+            issuer_kind=spec.issuer_ref.get("kind", "Issuer"),
+            issuer_group=spec.issuer_ref.get("group", "acmeflow.io"),
+            names=spec.names,
+            encoding=spec.key_encoding,
+            secret_labels=spec.secret_labels,
+            secret_annotations=spec.secret_annotations,
+            additional_output_formats=spec.additional_output_formats,
+        )
 
     def _ref(self) -> CertificateRef:
         return CertificateRef(self._input.namespace, self._input.name, self._input.uid)
@@ -449,6 +595,18 @@ class CertificateWorkflow:
             reason=reason,
             message=message,
         )
+
+
+async def _best_effort(step: Step[T], arg: object, *, failure: str) -> None:
+    """A step whose failure is only logged (the next round tries again); a cancellation
+    still ends the workflow, since the Certificate is going."""
+    try:
+        await execute(step, arg)
+    except ActivityError as error:
+        if is_cancelled_exception(error):
+            raise
+        message = getattr(error.cause, "message", None) or str(error)
+        workflow.logger.warning("%s: %s", failure, message)
 
 
 def _violation(inspection: SecretInspection) -> ConditionReason:

@@ -13,6 +13,8 @@ class ActivityName(StrEnum):
     # ACME protocol steps (activities/acme_order.py)
     CHECK_REQUEST = "check_request"
     ENSURE_ACCOUNT = "ensure_account"
+    REGISTER_ACCOUNT = "register_account"
+    """ensure_account that also says which key it used (activities/acme_account.py)."""
     CREATE_ORDER = "create_order"
     DESCRIBE_AUTHORIZATION = "describe_authorization"
     ACCEPT_CHALLENGE = "accept_challenge"
@@ -33,6 +35,11 @@ class ActivityName(StrEnum):
     PREPARE_PRIVATE_KEY = "prepare_private_key"
     CREATE_ORDER_RESOURCE = "create_order_resource"
     STORE_CERTIFICATE = "store_certificate"
+    REFRESH_TLS_SECRET = "refresh_tls_secret"
+    FETCH_RENEWAL_INFO = "fetch_renewal_info"
+    """The CA's suggested renewal window (ARI, activities/renewal_info.py)."""
+    PRUNE_ORDERS = "prune_orders"
+    """Delete a Certificate's Orders beyond revisionHistoryLimit (activities/order_history.py)."""
     # Observers (the bridge's task queue)
     PUBLISH_ORDER_PROGRESS = "publish_order_progress"
     PUBLISH_CERTIFICATE_PROGRESS = "publish_certificate_progress"

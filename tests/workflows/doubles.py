@@ -50,7 +50,12 @@ from acmeflow.contracts.certificate import (
 )
 from acmeflow.contracts.challenge import ChallengeSpec, SelfCheckResult
 from acmeflow.contracts.errors import ACME_PROBLEM, BAD_REQUEST
-from acmeflow.contracts.issuer import Http01Ingress, IssuerConfig, SolverConfig
+from acmeflow.contracts.issuer import (
+    Http01Ingress,
+    IssuerConfig,
+    RegisteredAccount,
+    SolverConfig,
+)
 from acmeflow.contracts.names import RequestedNames
 from acmeflow.contracts.progress import CertificateUpdate, IssuerUpdate, OrderUpdate
 from acmeflow.contracts.secrets import SecretRef
@@ -323,11 +328,17 @@ class FakeCluster:
             cluster.not_before = now()
             return cluster.inspection()
 
+        @activity.defn(name=ActivityName.REFRESH_TLS_SECRET)
+        def refresh_tls_secret(request: StoreRequest) -> bool:
+            cluster.calls.record(ActivityName.REFRESH_TLS_SECRET, request)
+            return False  # the fake Secret carries no labels to bring up to date
+
         return [
             inspect_certificate_secret,
             prepare_private_key,
             create_order_resource,
             store_certificate,
+            refresh_tls_secret,
         ]
 
     def inspection(self) -> SecretInspection:
@@ -355,9 +366,17 @@ class FakeRegistrar:
     """Failed calls before it answers; None: it never does."""
     rate_limit: timedelta | None = None
     """Refuse with ``rateLimited`` and this Retry-After instead of a server error."""
+    thumbprint: str = "key-1"
+    """The account key's thumbprint ``register_account`` answers (a test replaces the key)."""
+    account_number: int = 7
+    """The account URL ends with it (the account of another key has another)."""
 
     def activities(self) -> list[Callable[..., Any]]:
         registrar = self
+
+        @activity.defn(name=ActivityName.REGISTER_ACCOUNT)
+        def register_account(issuer: IssuerConfig) -> RegisteredAccount:
+            return RegisteredAccount(uri=ensure_account(issuer), thumbprint=registrar.thumbprint)
 
         @activity.defn(name=ActivityName.ENSURE_ACCOUNT)
         def ensure_account(issuer: IssuerConfig) -> str:
@@ -374,9 +393,9 @@ class FakeRegistrar:
                     "ACME server refused the request (serverInternal): try later",
                     type=ACME_PROBLEM,
                 )
-            return f"{issuer.server}/account/7"
+            return f"{issuer.server}/account/{registrar.account_number}"
 
-        return [ensure_account]
+        return [ensure_account, register_account]
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -129,7 +129,10 @@ async def test_failed_renewals_back_off_until_the_secret_breaks(
             "the first certificate",
         )
         ca.refused_names.add(REFUSED_LATER)
-        await workflow_env.sleep(timedelta(days=60, hours=10))  # renewal due at day 60
+        renewal = datetime.fromisoformat(bridge.certificates[-1].status.renewal_time)
+        await workflow_env.sleep(
+            renewal - await workflow_env.get_current_time() + timedelta(hours=10)
+        )
         await eventually(lambda: len(cluster.calls.times[ISSUE]) == 5, "four renewal attempts")
         await eventually(
             lambda: bridge.certificates[-1].status.failed_issuance_attempts == 4, "4 failures"

@@ -14,7 +14,9 @@ from acmeflow.workflows.certificate import (
     CertificateInput,
     CertificateWorkflow,
 )
+from acmeflow.workflows.renewal_schedule import JITTER_SHARE
 from tests.workflows.doubles import (
+    LIFETIME,
     FakeCa,
     FakeCluster,
     Fakes,
@@ -91,8 +93,11 @@ async def test_a_spec_change_cuts_the_back_off_short_and_issues_at_once(
 
 
 @pytest.mark.parametrize(
-    ("renew_before", "renews_after"),
-    [(timedelta(0), timedelta(days=60)), (timedelta(days=10), timedelta(days=80))],
+    ("renew_before", "renews_after", "rule"),
+    [
+        (timedelta(0), timedelta(days=60), "2/3 of the lifetime, jitter -"),
+        (timedelta(days=10), timedelta(days=80), "renewBefore 240h, jitter -"),
+    ],
     ids=["two-thirds-of-the-lifetime", "renew-before"],
 )
 async def test_an_up_to_date_certificate_sleeps_until_its_renewal_time(
@@ -100,7 +105,9 @@ async def test_an_up_to_date_certificate_sleeps_until_its_renewal_time(
     task_queue: str,
     renew_before: timedelta,
     renews_after: timedelta,
+    rule: str,
 ) -> None:
+    """At the rule's time, made earlier (never later) by the jitter that spreads renewals."""
     issued_at = (await workflow_env.get_current_time()).replace(microsecond=0)
     fakes = Fakes(cluster=FakeCluster(not_before=issued_at))
     cluster, bridge = fakes.cluster, fakes.bridge
@@ -110,7 +117,9 @@ async def test_an_up_to_date_certificate_sleeps_until_its_renewal_time(
         )
         await eventually(lambda: bool(bridge.certificates), "the first status")
         renewal = bridge.certificates[-1].status.renewal_time
-        await workflow_env.sleep(renews_after - timedelta(hours=1))
+        renewal_rule = bridge.certificates[-1].status.renewal_rule
+        planned = _when(renewal)
+        await workflow_env.sleep(planned - issued_at - timedelta(hours=1))
         assert cluster.calls.times[ISSUE] == []  # still sleeping an hour before
         await workflow_env.sleep(timedelta(hours=2))
         await eventually(
@@ -118,9 +127,11 @@ async def test_an_up_to_date_certificate_sleeps_until_its_renewal_time(
             "the renewed certificate to be stored",
         )
 
-    assert renewal == (issued_at + renews_after).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rule_time = issued_at + renews_after
+    assert rule_time - LIFETIME * JITTER_SHARE <= planned <= rule_time
+    assert renewal_rule.startswith(rule)
     [renewed_at] = cluster.calls.times[ISSUE]
-    assert abs(renewed_at - (issued_at + renews_after)) < timedelta(minutes=1)
+    assert abs(renewed_at - planned) < timedelta(minutes=1)
     assert _when(bridge.certificates[-1].status.renewal_time) > renewed_at
 
 
