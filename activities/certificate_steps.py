@@ -9,24 +9,24 @@ written in place (never deleted), so a renewal never leaves it missing.
 from __future__ import annotations
 
 import base64
-import hashlib
 from datetime import UTC, datetime
 
 import pydantic
 from cryptography import x509
 from kubernetes import client
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from acmeflow.activities.csr import (
     PrivateKey,
     build_csr,
     generate_private_key,
+    key_matches,
     load_private_key,
     private_key_pem,
 )
 from acmeflow.activities.errors import bad_request
 from acmeflow.activities.kubernetes_api import (
-    MANAGED_LABEL,
     MERGE_PATCH,
     OPAQUE_SECRET_TYPE,
     REQUEST_TIMEOUT,
@@ -37,15 +37,23 @@ from acmeflow.activities.kubernetes_api import (
     managed_secret,
 )
 from acmeflow.activities.secret_inspection import (
+    ari_certificate_id,
     inspect_key_pair,
     iso,
     public_bytes,
     secret_missing,
 )
+from acmeflow.activities.tls_secret_contents import (
+    DATA_KEYS,
+    ISSUER_ANNOTATION,
+    TlsSecretContents,
+    certificate_label,
+    stale_metadata,
+    tls_secret_contents,
+)
 from acmeflow.contracts.activities import ActivityName
 from acmeflow.contracts.certificate import (
     CERTIFICATE_ANNOTATION,
-    TLS_SECRET_LABEL,
     CertificateRef,
     KeyRequest,
     OrderResourceRef,
@@ -58,17 +66,12 @@ from acmeflow.contracts.certificate import (
 from acmeflow.crds import models as crd
 from acmeflow.crds.order_requests import csr_identifiers, order_name
 
-ISSUER_ANNOTATION = "acmeflow.io/issuer-name"
+__all__ = ["ISSUER_ANNOTATION", "CertificateActivities", "certificate_label"]
+
 TLS_SECRET_TYPE = "kubernetes.io/tls"
 CERTIFICATE_LABEL = "acmeflow.io/certificate"
-
-
-def certificate_label(certificate: str) -> str:
-    """The Certificate's name as a label value (at most 63 characters, unique when cut);
-    names may be 253 characters long, label values no more than 63."""
-    if len(certificate) <= 63:
-        return certificate
-    return f"{certificate[:52]}-{hashlib.sha256(certificate.encode()).hexdigest()[:10]}"
+REVISION_ANNOTATION = "acmeflow.io/certificate-revision"
+"""On an Order: the Certificate revision it was created for (revisionHistoryLimit reads it)."""
 
 
 def next_key_secret_name(certificate: str) -> str:
@@ -112,6 +115,7 @@ def order_resource(request: OrderResourceRequest) -> crd.Order:
                 name=name,
                 namespace=ref.namespace,
                 labels={**request.labels, CERTIFICATE_LABEL: certificate_label(ref.name)},
+                annotations={REVISION_ANNOTATION: str(request.revision)},
                 owner_references=[_owner(ref)],
             ),
             spec=crd.OrderSpec(
@@ -173,13 +177,32 @@ class CertificateActivities:
         generated = True
         if request.rotation_policy == RotationPolicy.NEVER:
             current = _data(self._secret(ref.namespace, request.secret_name), "tls.key")
-            if current:
-                key, key_secret, generated = load_private_key(current), request.secret_name, False
+            kept = load_private_key(current) if current else None
+            if kept is not None and self._wanted(kept, request):
+                key, key_secret, generated = kept, request.secret_name, False
         if key is None:
             stored = _data(self._secret(ref.namespace, key_secret), "tls.key")
-            key = load_private_key(stored) if stored else self._store_new_key(request, key_secret)
+            key = load_private_key(stored) if stored else None
+            if key is None or not self._wanted(key, request):
+                if key is not None:  # made for an earlier privateKey (say Ed25519, refused)
+                    self._delete_secret(ref.namespace, key_secret)
+                key = self._store_new_key(request, key_secret)
         return PreparedKey(
             csr_pem=build_csr(key, request.names), key_secret=key_secret, generated=generated
+        )
+
+    @staticmethod
+    def _wanted(key: PrivateKey, request: KeyRequest) -> bool:
+        return key_matches(key, algorithm=request.algorithm, size=request.size)
+
+    def _delete_secret(self, namespace: str, name: str) -> None:
+        call_api_or_none(
+            lambda: self._core.delete_namespaced_secret(
+                name, namespace, _request_timeout=REQUEST_TIMEOUT
+            ),
+            none_on=(404,),
+            action=f"delete Secret {name}",
+            permission=Permission("delete", "secrets", namespace),
         )
 
     def _store_new_key(self, request: KeyRequest, name: str) -> PrivateKey:
@@ -190,7 +213,7 @@ class CertificateActivities:
             namespace=ref.namespace,
             secret_type=OPAQUE_SECRET_TYPE,
             annotations={CERTIFICATE_ANNOTATION: ref.name},
-            data={"tls.key": _b64(private_key_pem(key))},
+            data={"tls.key": _b64(private_key_pem(key, encoding=request.encoding))},
             owner=core_owner_reference(_owner(ref)),
         )
         created = call_api_or_none(
@@ -249,36 +272,56 @@ class CertificateActivities:
                 "the certificate arrived; the next attempt generates a new key"
             )
         cert = x509.load_pem_x509_certificates(request.chain_pem.encode())[0]
-        if public_bytes(cert.public_key()) != public_bytes(load_private_key(key_pem).public_key()):
+        key = load_private_key(key_pem)
+        if public_bytes(cert.public_key()) != public_bytes(key.public_key()):
             raise bad_request("the issued certificate does not match the private key")
-        self._write_tls_secret(
-            request,
-            data={"tls.crt": _b64(request.chain_pem.encode()), "tls.key": _b64(key_pem)},
-        )
+        contents = tls_secret_contents(request, key=key, chain_pem=request.chain_pem.encode())
+        self._write_tls_secret(request, contents)
         if request.key_secret != request.secret_name:
-            call_api_or_none(
-                lambda: self._core.delete_namespaced_secret(
-                    request.key_secret, ref.namespace, _request_timeout=REQUEST_TIMEOUT
-                ),
-                none_on=(404,),
-                action=f"delete Secret {request.key_secret}",
-                permission=Permission("delete", "secrets", ref.namespace),
-            )
+            self._delete_secret(ref.namespace, request.key_secret)
         return SecretInspection(
             True,
             not_before=iso(cert.not_valid_before_utc),
             not_after=iso(cert.not_valid_after_utc),
+            certificate_id=ari_certificate_id(cert),
         )
 
-    def _write_tls_secret(self, request: StoreRequest, *, data: dict[str, str]) -> None:
+    @activity.defn(name=ActivityName.REFRESH_TLS_SECRET)
+    def refresh_tls_secret(self, request: StoreRequest) -> bool:
+        """Bring a good TLS Secret's labels, annotations, encoding and output formats in
+        line with the Certificate, without a new certificate; True if it had to be written.
+
+        ``request.chain_pem`` and ``key_secret`` are not used: the Secret's own pair is.
+        Anything not a good pair of this Certificate's is left for the next issuance.
+        """
+        ref = request.certificate
+        existing = self._secret(ref.namespace, request.secret_name)
+        if existing is None or _annotation(existing, CERTIFICATE_ANNOTATION) != ref.name:
+            return False
+        chain_pem, key_pem = _data(existing, "tls.crt"), _data(existing, "tls.key")
+        try:
+            key = load_private_key(key_pem or b"")
+            leaf = x509.load_pem_x509_certificates(chain_pem or b"")[0]
+            contents = tls_secret_contents(request, key=key, chain_pem=chain_pem or b"")
+        except (ValueError, TypeError, ApplicationError):
+            return False
+        if public_bytes(leaf.public_key()) != public_bytes(key.public_key()):
+            return False  # changed since it was inspected: the next look says so
+        if _holds(existing, contents):
+            return False
+        self._write_tls_secret(request, contents)
+        return True
+
+    def _write_tls_secret(self, request: StoreRequest, contents: TlsSecretContents) -> None:
         """Create the TLS Secret, or update it in place unless another Certificate owns it.
 
         Either way it carries ``TLS_SECRET_LABEL``, which the bridge watches to notice a
         user deleting or editing it (one written before the label existed gets it now).
+        A data key acmeflow wrote before and does not write now (an output format turned
+        off) is removed.
         """
         ref = request.certificate
-        annotations = {CERTIFICATE_ANNOTATION: ref.name, ISSUER_ANNOTATION: request.issuer_name}
-        labels = {MANAGED_LABEL: "true", TLS_SECRET_LABEL: certificate_label(ref.name)}
+        data = {key: _b64(value) for key, value in contents.data.items()}
         existing = self._secret(ref.namespace, request.secret_name)
         permission = Permission("update", "secrets", ref.namespace)
         if existing is None:
@@ -286,10 +329,10 @@ class CertificateActivities:
                 name=request.secret_name,
                 namespace=ref.namespace,
                 secret_type=TLS_SECRET_TYPE,
-                annotations=annotations,
+                annotations=contents.annotations,
                 data=data,
             )
-            body.metadata.labels = labels
+            body.metadata.labels = contents.labels
             call_api(
                 lambda: self._core.create_namespaced_secret(
                     ref.namespace, body, _request_timeout=REQUEST_TIMEOUT
@@ -304,15 +347,20 @@ class CertificateActivities:
                 f'Secret "{request.secret_name}" belongs to Certificate '
                 f'"{owner}"; not overwriting it'
             )
-        # A merge patch carrying the resourceVersion read: refused if the Secret changed since.
-        patch = client.V1Secret(
-            metadata=client.V1ObjectMeta(
-                labels={TLS_SECRET_LABEL: labels[TLS_SECRET_LABEL]},
-                annotations=annotations,
-                resource_version=existing.metadata.resource_version,
-            ),
-            data=data,
+        dropped = {key: None for key in DATA_KEYS if key in (existing.data or {})}
+        stale_labels, stale_annotations = stale_metadata(
+            existing.metadata.labels or {}, existing.metadata.annotations or {}, contents
         )
+        # A merge patch carrying the resourceVersion read: refused if the Secret changed since.
+        # A plain dict, since only JSON's null removes a key (the client's model has no None).
+        patch = {
+            "metadata": {
+                "labels": {**dict.fromkeys(stale_labels), **contents.labels},
+                "annotations": {**dict.fromkeys(stale_annotations), **contents.annotations},
+                "resourceVersion": existing.metadata.resource_version,
+            },
+            "data": {**dropped, **data},
+        }
         call_api(
             lambda: self._core.patch_namespaced_secret(
                 request.secret_name,
@@ -324,3 +372,17 @@ class CertificateActivities:
             action=f"update Secret {request.secret_name}",
             permission=permission,
         )
+
+
+def _holds(secret: client.V1Secret, contents: TlsSecretContents) -> bool:
+    """Whether the Secret already has exactly this data (of acmeflow's keys), carries these
+    labels and annotations, and none an earlier ``secretTemplate`` left behind."""
+    data = {key: _data(secret, key) for key in DATA_KEYS if _data(secret, key) is not None}
+    labels: dict[str, str] = secret.metadata.labels or {}
+    annotations: dict[str, str] = secret.metadata.annotations or {}
+    return (
+        data == contents.data
+        and contents.labels.items() <= labels.items()
+        and contents.annotations.items() <= annotations.items()
+        and stale_metadata(labels, annotations, contents) == ([], [])
+    )

@@ -38,13 +38,52 @@ def generate_private_key(algorithm: str = "ECDSA", size: int = 0) -> PrivateKey:
     raise bad_request(f"private key algorithm {algorithm!r} is not one of RSA, ECDSA, Ed25519")
 
 
-def private_key_pem(key: PrivateKey) -> bytes:
+def key_matches(key: PrivateKey, *, algorithm: str, size: int = 0) -> bool:
+    """Whether a key kept from before is what ``privateKey`` asks for now, with the same
+    defaults as ``generate_private_key``; cert-manager, too, makes a new key otherwise."""
+    algorithm = algorithm.upper()
+    if isinstance(key, rsa.RSAPrivateKey):
+        return algorithm == "RSA" and key.key_size == (size or 2048)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return algorithm == "ECDSA" and key.curve.key_size == (size or 256)
+    return algorithm == "ED25519"
+
+
+KEY_ENCODINGS = ("PKCS1", "PKCS8")
+"""A Certificate's ``privateKey.encoding``: PKCS1 is cert-manager's default."""
+
+
+def private_key_format(key: PrivateKey, encoding: str) -> serialization.PrivateFormat:
+    """PKCS1 means each key's own traditional form ("RSA PRIVATE KEY", SEC 1's "EC PRIVATE
+    KEY"), as cert-manager writes it; Ed25519 has none, so it is PKCS#8 whatever is asked."""
+    if encoding.upper() not in KEY_ENCODINGS:
+        raise bad_request(f"private key encoding {encoding!r} is not one of PKCS1, PKCS8")
+    if encoding.upper() == "PKCS8" or isinstance(key, ed25519.Ed25519PrivateKey):
+        return serialization.PrivateFormat.PKCS8
+    return serialization.PrivateFormat.TraditionalOpenSSL
+
+
+def private_key_pem(key: PrivateKey, *, encoding: str = "PKCS8") -> bytes:
+    """The key in PEM; PKCS#8 unless ``encoding`` says PKCS1 (see ``private_key_format``)."""
     return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        serialization.Encoding.PEM,
+        private_key_format(key, encoding),
+        serialization.NoEncryption(),
+    )
+
+
+def private_key_der(key: PrivateKey, *, encoding: str = "PKCS8") -> bytes:
+    """The same structure as ``private_key_pem`` writes, without the PEM armour."""
+    return key.private_bytes(
+        serialization.Encoding.DER,
+        private_key_format(key, encoding),
+        serialization.NoEncryption(),
     )
 
 
 def load_private_key(pem: bytes) -> PrivateKey:
+    """A key in any of the PEM forms (PKCS#1, SEC 1, PKCS#8), whatever ``encoding`` the
+    Certificate asks for now: a user may flip it on a Secret that holds the other."""
     key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(
         key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -53,14 +92,32 @@ def load_private_key(pem: bytes) -> PrivateKey:
     return key
 
 
+def _alt_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
 def build_csr(key: PrivateKey, names: RequestedNames) -> str:
+    """The CSR as cert-manager makes it for ACME: the common name in the subject, every DNS
+    name and IP address as a SAN, SANs critical when the subject is empty (RFC 5280 §4.2.1.6).
+
+    The SANs keep the order given (a CA that writes a common name of its own, like Pebble's
+    promoting profiles, takes the first). The common name must be one of them: CAs compare
+    the SANs with the order's identifiers, which list it. cert-manager fails a request whose
+    common name is not among its names and a Certificate's admission refuses one, so it is
+    added here, first, only for a caller that left it out of ``dns_names``.
+    """
     subject = (
         [x509.NameAttribute(NameOID.COMMON_NAME, names.common_name)] if names.common_name else []
     )
     builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject))
     alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in names.dns_names]
     alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in names.ip_addresses]
-    builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+    if names.common_name and _alt_name(names.common_name) not in alt_names:
+        alt_names.insert(0, _alt_name(names.common_name))
+    builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=not subject)
     algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     return builder.sign(key, algorithm).public_bytes(serialization.Encoding.PEM).decode()
 
@@ -111,7 +168,8 @@ def refuse_unusable_key(csr: x509.CertificateSigningRequest) -> None:
     """Refuse, before any ACME call, a key no ACME CA would certify.
 
     Pebble accepts any RSA size and P-521 but refuses Ed25519 (badCSR, at finalize: after
-    every challenge was solved); Let's Encrypt also refuses RSA under 2048 bits and P-521.
+    every challenge was solved; tests/certificates/test_keys.py asks the stack's Pebble);
+    Let's Encrypt also refuses RSA under 2048 bits and P-521.
     The floor here is what the Baseline Requirements allow, so every public CA agrees.
     """
     key = csr.public_key()
@@ -128,10 +186,18 @@ def refuse_unusable_key(csr: x509.CertificateSigningRequest) -> None:
                 f"{', '.join(CA_CURVES.values())}; {KEY_ADVICE}"
             )
     elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
-        kind = "Ed25519" if isinstance(key, ed25519.Ed25519PublicKey) else "Ed448"
+        ed25519_key = isinstance(key, ed25519.Ed25519PublicKey)
+        kind = "Ed25519" if ed25519_key else "Ed448"
+        pebble = (  # what the stack's Pebble answered (test_keys.py); Go cannot read Ed448
+            'them at finalize with badCSR "CSR signature algorithm Ed25519 is not supported"'
+            if ed25519_key
+            else "them at finalize"
+        )
         raise bad_request(
-            f"the CSR's key is {kind}: ACME CAs do not certify {kind} keys (Pebble answers "
-            f"badCSR at finalize, Let's Encrypt refuses them); {KEY_ADVICE}"
+            f"the CSR's key is {kind}: ACME CAs do not certify {kind} keys (Pebble refuses "
+            f"{pebble}, after every challenge was solved; Let's Encrypt refuses them too); "
+            f"{KEY_ADVICE}; on a Certificate, set privateKey.algorithm to ECDSA (P-256 by "
+            "default) or RSA"
         )
     else:
         raise bad_request(f"the CSR's {type(key).__name__} is not a key CAs certify; {KEY_ADVICE}")

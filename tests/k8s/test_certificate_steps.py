@@ -11,6 +11,7 @@ import base64
 import datetime
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -184,6 +185,24 @@ def test_the_next_private_key_waits_in_a_secret_owned_by_the_certificate(
     assert public_key_of_csr(again.csr_pem) == public_key_of_pem_key(key_pem)
 
 
+@pytest.mark.parametrize(
+    ("encoding", "header"),
+    [("PKCS1", b"-----BEGIN EC PRIVATE KEY-----"), ("PKCS8", b"-----BEGIN PRIVATE KEY-----")],
+    ids=["PKCS1", "PKCS8"],
+)
+def test_the_next_private_key_is_written_in_the_certificates_encoding(
+    steps: CertificateActivities,
+    kubectl: Kubectl,
+    certificate: CertificateRef,
+    encoding: str,
+    header: bytes,
+) -> None:
+    request = replace(key_request(certificate), encoding=encoding)
+    prepared = steps.prepare_private_key(request)
+    secret = kubectl.get("secret", prepared.key_secret, namespace=certificate.namespace)
+    assert decoded(secret)["tls.key"].startswith(header)
+
+
 def test_the_order_resource_is_owned_by_the_certificate_and_created_once(
     steps: CertificateActivities, kubectl: Kubectl, certificate: CertificateRef
 ) -> None:
@@ -258,16 +277,22 @@ def test_the_certificate_is_stored_as_a_tls_secret_and_renewed_in_place(
 
     secret = kubectl.get("secret", secret_name, namespace=namespace)
     assert secret["type"] == "kubernetes.io/tls"
-    assert decoded(secret) == {"tls.crt": stored.chain_pem.encode(), "tls.key": first_key}
+    root = x509.load_pem_x509_certificates(stored.chain_pem.encode())[-1]  # self-signed
+    assert decoded(secret) == {
+        "tls.crt": stored.chain_pem.encode(),
+        "tls.key": first_key,
+        "ca.crt": root.public_bytes(serialization.Encoding.PEM),
+    }
     # The label the bridge watches acmeflow's TLS Secrets by.
     assert secret["metadata"]["labels"] == {
         MANAGED_LABEL: "true",
         TLS_SECRET_LABEL: certificate.name,
     }
-    assert secret["metadata"]["annotations"] == {
+    assert {
         CERTIFICATE_ANNOTATION: certificate.name,
         ISSUER_ANNOTATION: "test-issuer",
-    }
+        "acmeflow.io/alt-names": ",".join(NAMES.dns_names),
+    }.items() <= secret["metadata"]["annotations"].items()
     assert "ownerReferences" not in secret["metadata"]  # the Secret outlives its Certificate
     leftover = kubectl("get", "secret", first.key_secret, "-n", namespace, "--ignore-not-found")
     assert leftover.stdout == ""  # the next-key Secret is dropped once the key is stored
@@ -307,3 +332,23 @@ def test_a_secret_holding_another_certificate_is_never_overwritten(
     assert caught.value.type == BAD_REQUEST
     assert 'belongs to Certificate "other"' in caught.value.message
     assert decoded(kubectl.get("secret", secret_name, namespace=namespace)) == {"tls.crt": b"x"}
+
+
+def test_a_refresh_writes_the_secret_only_when_it_differs(
+    steps: CertificateActivities, kubectl: Kubectl, certificate: CertificateRef
+) -> None:
+    """The workflow refreshes at every look at a good Secret, and each write makes the bridge
+    look again: a refresh with nothing to change must write nothing."""
+    namespace, secret_name = certificate.namespace, f"{certificate.name}-tls"
+    stored = store(steps, certificate, steps.prepare_private_key(key_request(certificate)))
+    assert not steps.refresh_tls_secret(stored)
+    version = kubectl.get("secret", secret_name, namespace=namespace)["metadata"]["resourceVersion"]
+
+    retemplated = replace(stored, secret_labels={"team": "web"}, encoding="PKCS8")
+    assert steps.refresh_tls_secret(retemplated)
+    secret = kubectl.get("secret", secret_name, namespace=namespace)
+    assert secret["metadata"]["resourceVersion"] != version
+    assert secret["metadata"]["labels"]["team"] == "web"
+    assert decoded(secret)["tls.key"].startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert decoded(secret)["tls.crt"] == stored.chain_pem.encode()
+    assert not steps.refresh_tls_secret(retemplated)

@@ -19,7 +19,9 @@ from acmeflow.activities.csr import (
     build_csr,
     check_csr_matches,
     generate_private_key,
+    key_matches,
     load_private_key,
+    private_key_der,
     private_key_pem,
 )
 from acmeflow.activities.errors import BAD_REQUEST
@@ -129,6 +131,69 @@ def test_private_key_pem_round_trips(algorithm: str) -> None:
     assert private_key_pem(loaded) == pem
 
 
+PEM_HEADERS = {
+    ("RSA", "PKCS1"): b"-----BEGIN RSA PRIVATE KEY-----",
+    ("ECDSA", "PKCS1"): b"-----BEGIN EC PRIVATE KEY-----",  # SEC 1, as cert-manager writes it
+    ("Ed25519", "PKCS1"): b"-----BEGIN PRIVATE KEY-----",  # Ed25519 has only PKCS#8
+    ("RSA", "PKCS8"): b"-----BEGIN PRIVATE KEY-----",
+    ("ECDSA", "PKCS8"): b"-----BEGIN PRIVATE KEY-----",
+    ("Ed25519", "PKCS8"): b"-----BEGIN PRIVATE KEY-----",
+}
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "encoding"), PEM_HEADERS, ids=[f"{a}-{e}" for a, e in PEM_HEADERS]
+)
+def test_each_encoding_writes_its_pem_and_loads_back(algorithm: str, encoding: str) -> None:
+    key = generate_private_key(algorithm)
+    pem = private_key_pem(key, encoding=encoding)
+    assert pem.startswith(PEM_HEADERS[algorithm, encoding])
+    assert public_key(load_private_key(pem)) == public_key(key)
+    der = private_key_der(key, encoding=encoding)
+    assert base64.b64decode(b"".join(pem.splitlines()[1:-1])) == der  # the PEM's body
+
+
+@pytest.mark.parametrize("algorithm", ["RSA", "ECDSA"])
+def test_a_key_in_the_other_encoding_still_loads(algorithm: str) -> None:
+    """A user flipped privateKey.encoding: the Secret's key is in the one not asked for."""
+    key = generate_private_key(algorithm)
+    pkcs1, pkcs8 = private_key_pem(key, encoding="PKCS1"), private_key_pem(key, encoding="PKCS8")
+    assert pkcs1 != pkcs8
+    assert private_key_pem(load_private_key(pkcs1), encoding="PKCS8") == pkcs8
+    assert private_key_pem(load_private_key(pkcs8), encoding="PKCS1") == pkcs1
+
+
+KEPT_KEYS = {
+    "rsa-default-size": (lambda: rsa.generate_private_key(65537, 2048), "RSA", 0, True),
+    "rsa-other-size": (lambda: rsa.generate_private_key(65537, 2048), "RSA", 3072, False),
+    "p384-asked": (lambda: ec.generate_private_key(ec.SECP384R1()), "ECDSA", 384, True),
+    "p256-for-p384": (lambda: P256_KEY, "ECDSA", 384, False),
+    "p256-for-rsa": (lambda: P256_KEY, "RSA", 0, False),
+    "ed25519-for-ecdsa": (ed25519.Ed25519PrivateKey.generate, "ECDSA", 0, False),
+    "ed25519-asked": (ed25519.Ed25519PrivateKey.generate, "Ed25519", 0, True),
+}
+
+
+@pytest.mark.parametrize("case", KEPT_KEYS.values(), ids=KEPT_KEYS.keys())
+def test_a_kept_key_is_reused_only_if_privatekey_still_asks_for_it(
+    case: tuple[Callable[[], PrivateKey], str, int, bool],
+) -> None:
+    make_key, algorithm, size, matches = case
+    assert key_matches(make_key(), algorithm=algorithm, size=size) is matches
+
+
+def test_an_unknown_encoding_is_a_bad_request() -> None:
+    with pytest.raises(ApplicationError) as caught:
+        private_key_pem(P256_KEY, encoding="JKS")
+    assert_bad_request(caught, "JKS", "PKCS1, PKCS8")
+
+
+def public_key(key: PrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
 def test_loading_an_unsupported_key_type_is_a_bad_request() -> None:
     dsa_key = dsa.generate_private_key(key_size=2048)
     pem = dsa_key.private_bytes(
@@ -176,6 +241,38 @@ def test_built_csr_without_common_name_has_an_empty_subject() -> None:
     csr = x509.load_pem_x509_csr(pem.encode())
     assert list(csr.subject) == []
     assert csr_identifiers(pem) == (["test1.example.com"], [])
+    # RFC 5280 4.2.1.6: with an empty subject the names are all there is, so SANs are critical.
+    assert csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical
+
+
+def _sans(pem: str) -> list[str]:
+    csr = x509.load_pem_x509_csr(pem.encode())
+    san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert not san.critical  # a subject is there
+    return [str(name.value) for name in san.value]
+
+
+@pytest.mark.parametrize(
+    ("names", "sans"),
+    [
+        (
+            RequestedNames("www.example.com", ["example.com", "www.example.com"]),
+            ["example.com", "www.example.com"],
+        ),
+        (
+            RequestedNames("192.0.2.1", ["example.com"], ["2001:db8::7", "192.0.2.1"]),
+            ["example.com", "2001:db8::7", "192.0.2.1"],
+        ),
+        (RequestedNames("www.example.com", ["example.com"]), ["www.example.com", "example.com"]),
+    ],
+    ids=["in-dns-names", "in-ip-addresses", "added-when-missing"],
+)
+def test_the_common_name_is_a_san_once(names: RequestedNames, sans: list[str]) -> None:
+    """As cert-manager writes them: SANs in the order given, the common name among them
+    (a name left out would fail the CA's comparison with the order's identifiers)."""
+    pem = build_csr(P256_KEY, names)
+    assert _sans(pem) == sans
+    check_csr_matches(pem, names)
 
 
 # --- identifiers of a CSR ------------------------------------------------------------------
@@ -327,7 +424,11 @@ def _csr_with_key(key: Any, algorithm: hashes.HashAlgorithm | None) -> str:
 
 KEYS_CAS_REFUSE = {
     "rsa-1024": (lambda: rsa.generate_private_key(65537, 1024), hashes.SHA256(), "1024 bits"),
-    "ed25519": (ed25519.Ed25519PrivateKey.generate, None, "ACME CAs do not certify Ed25519"),
+    "ed25519": (
+        ed25519.Ed25519PrivateKey.generate,
+        None,
+        "ACME CAs do not certify Ed25519 keys (Pebble refuses them at finalize with badCSR",
+    ),
     "ed448": (ed448.Ed448PrivateKey.generate, None, "ACME CAs do not certify Ed448"),
     "secp256k1": (
         lambda: ec.generate_private_key(ec.SECP256K1()),
