@@ -9,6 +9,7 @@ state ends the order ``invalid``; one no solver can validate ends it ``errored``
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -74,6 +75,20 @@ def _listed(authz: AuthorizationState) -> AuthorizationProgress:
     )
 
 
+IP_NEEDS_HTTP01 = (
+    "; an IP address is validated only by HTTP-01 (RFC 8738), so the issuer needs an http01 "
+    "solver without a selector, or one whose matchLabels match the Certificate"
+)
+
+
+def _is_ip(identifier: str) -> bool:
+    try:
+        ipaddress.ip_address(identifier)
+    except ValueError:
+        return False
+    return True
+
+
 def _challenge(
     authz: AuthorizationState, order: OrderToPlan, *, index: int
 ) -> ChallengeSpec | PlanFailure:
@@ -90,7 +105,8 @@ def _challenge(
             OrderState.ERRORED,
             f"no solver of issuer {order.issuer_name} can validate {shown}: the CA offers "
             f"{', '.join(sorted(offered)) or 'no supported challenge'}"
-            + ("; a wildcard needs a DNS-01 solver" if authz.wildcard else ""),
+            + ("; a wildcard needs a DNS-01 solver" if authz.wildcard else "")
+            + (IP_NEEDS_HTTP01 if _is_ip(authz.dns_name) else ""),
         )
     offer = next(c for c in authz.challenges if c.type == selection.solver.challenge_type)
     return ChallengeSpec(

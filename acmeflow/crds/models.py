@@ -44,6 +44,7 @@ _ALIASES = {
     "client_id": "clientID",
     "subscription_id": "subscriptionID",
     "tenant_id": "tenantID",
+    "is_ca": "isCA",
 }
 
 
@@ -178,11 +179,12 @@ IDN_EXAMPLE = "xn--bcher-kva.example for bücher.example"
 """The A-label of an internationalized name, as a person would look it up."""
 
 
-def dns_name_rules(pattern: str, shape: str) -> dict[str, Any]:
+def dns_name_rules(pattern: str, shape: str, *, or_ip: bool = False) -> dict[str, Any]:
     """CEL rules for one DNS name: each common mistake gets its own message, then the shape.
 
     The shape rule stays quiet when a specific rule already explains the name, so a person
     reads one reason per mistake (uppercase is checked on the lowercased name for that).
+    ``or_ip`` admits an IP address too, where an identifier of either kind fits.
     """
     specific = (
         "!self.matches('^[[:ascii:]]*$')",
@@ -190,7 +192,7 @@ def dns_name_rules(pattern: str, shape: str) -> dict[str, Any]:
         "isIP(self)",
         "self.matches('[^.]{64,}')",
     )
-    return validations(
+    rules = (
         cel(
             "self.matches('^[[:ascii:]]*$')",
             "must be ASCII: write an internationalized name as its A-label (xn--...), e.g. "
@@ -218,6 +220,15 @@ def dns_name_rules(pattern: str, shape: str) -> dict[str, Any]:
             f"must be a lowercase DNS name such as {shape}",
         ),
     )
+    if not or_ip:
+        return validations(*rules)
+    return validations(
+        *(
+            cel(f"isIP(self) || {rule['rule']}", rule["message"])
+            for rule in rules
+            if rule["rule"] != "!isIP(self)"
+        )
+    )
 
 
 DnsName = Annotated[
@@ -237,6 +248,17 @@ PlainDnsName = Annotated[
     ),
 ]
 """A DNS name that is not a wildcard."""
+
+DnsNameOrIp = Annotated[
+    str,
+    Field(
+        max_length=253,
+        json_schema_extra=dns_name_rules(
+            DNS_NAME_PATTERN, "example.com, without a '*.' prefix, or an IP address", or_ip=True
+        ),
+    ),
+]
+"""What an ACME identifier names: a DNS name without ``*.``, or an IP address."""
 
 Unread = Annotated[
     dict[str, Any], Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
@@ -1126,8 +1148,8 @@ class ChallengeSpec(CrdModel):
     url: str = Field(min_length=1)
     """ACME challenge URL."""
     authorization_url: str = Field(min_length=1)
-    dns_name: PlainDnsName
-    """Name being validated, without '*.'; see wildcard."""
+    dns_name: DnsNameOrIp
+    """Name being validated, without '*.' (see wildcard), or an IP address (HTTP-01 only)."""
     wildcard: bool = False
     """The order asked for *.<dnsName>."""
     type: ChallengeType
@@ -1213,6 +1235,15 @@ class AdditionalOutputFormat(CrdModel):
     type: Literal["CombinedPEM", "DER"]
 
 
+ONLY_DNS_AND_IP: Final = (
+    "ACME CAs certify only DNS names and IP addresses (RFC 8555, RFC 8738), so no CA would "
+    "write this name into the certificate"
+)
+ONLY_LEAVES: Final = "ACME CAs issue only leaf certificates, never a CA certificate"
+ACME_USAGES: Final = ("digital signature", "key encipherment", "server auth")
+"""The key usages a Certificate may list: cert-manager's defaults and what ACME CAs issue."""
+
+
 class CertificateSpec(CrdModel):
     """A certificate to keep issued and renewed in a Secret."""
 
@@ -1243,7 +1274,56 @@ class CertificateSpec(CrdModel):
     """More keys in the Secret: ``tls-combined.pem`` (CombinedPEM) and ``key.der`` (DER)."""
     profile: str | None = Field(default=None, max_length=64)
     """ACME profile to request for this Certificate, in place of its issuer's."""
+    email_addresses: list[str] | None = Field(default=None, max_length=MAX_IDENTIFIERS)
+    """Not supported, refused at admission: ACME CAs certify DNS names and IP addresses only."""
+    uris: list[str] | None = Field(default=None, max_length=MAX_IDENTIFIERS)
+    """Not supported, refused at admission: ACME CAs certify DNS names and IP addresses only."""
+    other_names: list[dict[str, str]] | None = Field(default=None, max_length=MAX_IDENTIFIERS)
+    """Not supported, refused at admission: ACME CAs certify DNS names and IP addresses only."""
+    subject: Unread | None = None
+    """Not supported, refused at admission: ACME CAs put no subject attributes but the CN."""
+    literal_subject: str | None = Field(default=None, max_length=1024)
+    """Not supported, refused at admission: set commonName instead."""
+    is_ca: bool | None = None
+    """false, or unset: ACME CAs issue leaf certificates only."""
+    name_constraints: Unread | None = None
+    """Not supported, refused at admission: name constraints belong to CA certificates."""
+    keystores: Unread | None = None
+    """Not supported, refused at admission: see additionalOutputFormats."""
+    usages: list[str] | None = Field(default=None, max_length=24)
+    """Only digital signature, key encipherment and server auth: the CA decides the usages."""
+    signature_algorithm: str | None = Field(default=None, max_length=32)
+    """Accepted and ignored: the CSR is signed with SHA-256 (Ed25519 keys sign themselves),
+    and the CA signs the certificate with an algorithm of its own."""
+    encode_usages_in_request: bool | None = None
+    """Accepted and ignored: acmeflow never puts usages in the CSR, the CA decides them."""
 
+    REFUSED = (
+        Refusal("emailAddresses", ONLY_DNS_AND_IP + "; remove emailAddresses"),
+        Refusal("uris", ONLY_DNS_AND_IP + "; remove uris (a SPIFFE ID needs a CA of its own)"),
+        Refusal("otherNames", ONLY_DNS_AND_IP + "; remove otherNames"),
+        Refusal(
+            "subject",
+            "ACME CAs issue domain-validated certificates and write no organization, country "
+            "or other subject attribute into them; remove subject (commonName is supported)",
+        ),
+        Refusal(
+            "literalSubject",
+            "ACME CAs write no subject attribute but the common name; remove literalSubject "
+            "and set commonName (one of dnsNames or ipAddresses) instead",
+        ),
+        Refusal("isCA", ONLY_LEAVES + "; remove isCA", values=(True,)),
+        Refusal(
+            "nameConstraints",
+            ONLY_LEAVES + ", and only a CA certificate has name constraints; remove "
+            "nameConstraints",
+        ),
+        Refusal(
+            "keystores",
+            "acmeflow writes no JKS or PKCS#12 keystore; remove keystores and read the key "
+            "pair as PEM, or add additionalOutputFormats (CombinedPEM, DER)",
+        ),
+    )
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
@@ -1252,6 +1332,25 @@ class CertificateSpec(CrdModel):
                 "set commonName, dnsNames or ipAddresses",
             ),
             *NAME_RULES,
+            cel(
+                "!has(self.commonName) || self.commonName == ''"
+                " || (has(self.dnsNames) && self.commonName in self.dnsNames)"
+                " || (has(self.ipAddresses) && self.commonName in self.ipAddresses)",
+                "commonName must also be listed in dnsNames or ipAddresses: an ACME CA "
+                "certifies only the order's names and the common name is one of them (as in "
+                "cert-manager); add it to dnsNames (or ipAddresses)",
+                field_path=".commonName",
+            ),
+            *(refusal.rule() for refusal in REFUSED),
+            cel(
+                "!has(self.usages) || self.usages.all(u, u in "
+                f"[{', '.join(repr(u) for u in ACME_USAGES)}])",
+                f"usages may list only {', '.join(ACME_USAGES)}: an ACME CA decides the "
+                "usages (Let's Encrypt and Pebble issue digital signature and server auth), "
+                "so others would never appear in the certificate; remove the others, or "
+                "remove usages",
+                field_path=".usages",
+            ),
             cel(
                 "!has(self.renewBefore) || !has(self.duration)"
                 f" || !self.renewBefore.matches('{GO_DURATION_PATTERN}')"

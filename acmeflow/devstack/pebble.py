@@ -31,6 +31,15 @@ class PebbleOptions:
     nonce_reject_percent: int = 5
     authz_reuse_percent: int = 0
     validity_seconds: int | None = None
+    profiles: dict[str, int] = field(default_factory=dict)
+    """ACME profiles offered, name -> certificate validity in seconds; empty keeps one
+    ``default`` profile (``validity_seconds``, else 90 days)."""
+    promote_common_name: bool = False
+    """Every profile writes the first SAN as the subject's common name (Let's Encrypt's
+    classic profile writes one too); by default Pebble leaves the subject empty."""
+    alternate_roots: int = 0
+    """Chains beside the default one, each to a root of its own (``PEBBLE_ALTERNATE_ROOTS``),
+    offered as ``Link: rel="alternate"`` downloads."""
     binary: str = ""
     """Pebble to run; the stack's own build by default (see ``go_builds``)."""
 
@@ -46,6 +55,20 @@ def _management_get(url: str, tls_ca: Path) -> bytes:
     context = ssl.create_default_context(cafile=str(tls_ca))
     with urllib.request.urlopen(url, context=context, timeout=5) as response:
         return bytes(response.read())
+
+
+def _profiles(options: PebbleOptions) -> dict[str, dict[str, object]]:
+    """One profile unless a test asks for several: for an order naming none, Pebble picks
+    one at random, so a second profile belongs on a Pebble of its own."""
+    offered = options.profiles or {"default": options.validity_seconds or 7776000}
+    return {
+        name: {
+            "description": f"valid for {seconds} seconds",
+            "validityPeriod": seconds,
+            "promoteCommonName": options.promote_common_name,
+        }
+        for name, seconds in offered.items()
+    }
 
 
 def pebble_process(
@@ -81,13 +104,7 @@ def pebble_process(
             "externalAccountBindingRequired": bool(options.eab_keys),
             "externalAccountMACKeys": options.eab_keys,
             "domainBlocklist": list(BLOCKED_DOMAINS),
-            # One profile only: for an order naming none, Pebble picks one at random.
-            "profiles": {
-                "default": {
-                    "description": "90 days, unless the test asks for less",
-                    "validityPeriod": options.validity_seconds or 7776000,
-                },
-            },
+            "profiles": _profiles(options),
         }
     }
     config_path = home / "pebble-config.json"
@@ -112,6 +129,7 @@ def pebble_process(
             "PEBBLE_VA_NOSLEEP": "1",
             "PEBBLE_WFE_NONCEREJECT": str(options.nonce_reject_percent),
             "PEBBLE_AUTHZREUSE": str(options.authz_reuse_percent),
+            "PEBBLE_ALTERNATE_ROOTS": str(options.alternate_roots),
         },
     )
     return process, endpoints

@@ -140,6 +140,16 @@ def test_no_solver_for_what_the_ca_offers_errors_the_order() -> None:
     assert len(result.authorizations) == 2
 
 
+def test_an_ip_address_without_an_http01_solver_says_what_to_add() -> None:
+    result = plan(authz("192.0.2.7", offered=(ChallengeType.HTTP01,)), solvers=[DNS01])
+    assert result.failure == PlanFailure(
+        OrderState.ERRORED,
+        "no solver of issuer letsencrypt can validate 192.0.2.7: the CA offers HTTP-01; an IP "
+        "address is validated only by HTTP-01 (RFC 8738), so the issuer needs an http01 solver "
+        "without a selector, or one whose matchLabels match the Certificate",
+    )
+
+
 def test_a_ca_offering_nothing_acmeflow_solves_says_so() -> None:
     result = plan(authz("a.example.com", offered=()), solvers=[HTTP01])
     assert result.failure is not None
