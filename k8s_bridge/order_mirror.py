@@ -3,6 +3,12 @@
 This is the bridge's implementation of the workflow's observer interface. It receives
 whole snapshots and converges Kubernetes to them, so a repeated or late snapshot is
 harmless; it never talks to the CA.
+
+A valid Challenge whose record or route is withdrawn (``ChallengeProgress.done``) is
+deleted, as cert-manager deletes a final Order's Challenges, and never created again by a
+later or repeated snapshot, a bridge restart included: the Order's status, its Events and
+the workflow's history keep its story. A failed Challenge stays for ``kubectl describe``
+until its Order goes, which takes it along (the Order owns it).
 """
 
 from __future__ import annotations
@@ -127,7 +133,7 @@ class KubernetesOrderObserver:
         )
         for progress in update.progress.challenges:
             existing = challenges.get(progress.spec.name)
-            if existing is not None:
+            if existing is not None and not progress.done:  # a done one is deleted below
                 write_status(
                     self._api,
                     plural=Challenge.PLURAL,
@@ -136,9 +142,14 @@ class KubernetesOrderObserver:
                     desired=challenge_status(progress),
                 )
         self._record_events(update, order.metadata.uid or "", challenges)
+        for progress in update.progress.challenges:
+            done = challenges.get(progress.spec.name)
+            if progress.done and done is not None and _same_challenge(done, progress, order):
+                self._delete(done, why="valid and cleaned up")
 
     def _ensure_challenges(self, update: OrderUpdate, order: Order) -> dict[str, Challenge]:
-        """Every challenge of the snapshot exists as a resource owned by the Order."""
+        """Every challenge of the snapshot exists as a resource owned by the Order, but
+        those done; a done one still there is returned, so its Events get its UID."""
         wanted = update.progress.challenges
         if not wanted:
             return {}
@@ -150,9 +161,9 @@ class KubernetesOrderObserver:
         }
         for progress in wanted:
             current = existing.get(progress.spec.name)
-            if current is not None and _same_challenge(current, progress, order):
+            if progress.done or (current is not None and _same_challenge(current, progress, order)):
                 continue
-            if current is not None and not self._remove_stale(current):
+            if current is not None and not self._delete(current, why="from an earlier run"):
                 continue
             body = challenge_resource(progress, order=order).to_api()
             try:
@@ -172,9 +183,10 @@ class KubernetesOrderObserver:
                 return None
             raise
 
-    def _remove_stale(self, challenge: Challenge) -> bool:
-        """Delete a Challenge left by an earlier run (a reset workflow, a deleted namesake
-        Order): its spec is immutable and names the old token. False if not allowed."""
+    def _delete(self, challenge: Challenge, *, why: str) -> bool:
+        """Delete a Challenge that is done, or left by an earlier run (a reset workflow, a
+        deleted namesake Order: its spec is immutable and names the old token). False if
+        the bridge may not."""
         metadata = challenge.metadata
         namespace = metadata.namespace or ""
         options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=metadata.uid))
@@ -185,28 +197,31 @@ class KubernetesOrderObserver:
         except ApiException as error:
             if error.status == 403:
                 log.warning(
-                    "Challenge %s/%s is from an earlier run but the bridge may not delete it; "
+                    "Challenge %s/%s is %s but the bridge may not delete it; "
                     "grant it delete on challenges",
                     namespace,
                     metadata.name,
+                    why,
                 )
                 return False
             if error.status not in (404, 409):  # gone already, or replaced meanwhile
                 raise
-        log.info("replacing Challenge %s/%s of an earlier run", namespace, metadata.name)
+        log.info("deleted Challenge %s/%s: %s", namespace, metadata.name, why)
         return True
 
     def _record_events(
         self, update: OrderUpdate, order_uid: str, challenges: dict[str, Challenge]
     ) -> None:
+        done = {p.spec.name for p in update.progress.challenges if p.done}
         for event in update.progress.events:
             if event.kind == ObjectKind.ORDER:
                 uid = order_uid
-            else:
-                challenge = challenges.get(event.object_name)
-                if challenge is None:
-                    continue
+            elif (challenge := challenges.get(event.object_name)) is not None:
                 uid = challenge.metadata.uid or ""
+            elif event.object_name in done:
+                uid = ""  # deleted (or never seen) for being done: the Event still tells it
+            else:
+                continue
             involved = InvolvedObject(
                 kind=event.kind, namespace=update.namespace, name=event.object_name, uid=uid
             )

@@ -32,8 +32,6 @@ from acmeflow.k8s_bridge.timestamps import timestamp
 
 log = logging.getLogger(__name__)
 Resource = TypeVar("Resource", bound=KubeResource)
-NOT_ISSUING_REASON = "Issued"
-NOT_ISSUING_MESSAGE = "No issuance in progress"
 
 
 def _current(
@@ -50,6 +48,8 @@ def _current(
 
 
 def certificate_status(update: CertificateUpdate, current: CertificateStatus) -> CertificateStatus:
+    """The status cert-manager would show: Issuing only while issuing or after a failed
+    attempt (False, ``Failed``); a successful issuance removes it, as cert-manager's does."""
     status = update.status
     conditions = current.conditions
     ready = condition(
@@ -60,19 +60,25 @@ def certificate_status(update: CertificateUpdate, current: CertificateStatus) ->
         message=status.ready_message,
         generation=status.observed_generation,
     )
-    issuing = condition(
-        conditions,
-        type_=ISSUING,
-        status=ConditionStatus.TRUE if status.issuing else ConditionStatus.FALSE,
-        reason=status.issuing_reason or NOT_ISSUING_REASON,
-        message=status.issuing_message or NOT_ISSUING_MESSAGE,
-        generation=status.observed_generation,
-    )
+    shown = [ready]
+    if status.issuing or status.issuing_reason:
+        issuing = condition(
+            conditions,
+            type_=ISSUING,
+            status=ConditionStatus.TRUE if status.issuing else ConditionStatus.FALSE,
+            reason=status.issuing_reason,
+            message=status.issuing_message,
+            generation=status.observed_generation,
+        )
+        shown.append(issuing)
+    else:
+        conditions = [c for c in conditions or [] if c.type != ISSUING]
     return CertificateStatus(
-        conditions=set_conditions(conditions, ready, issuing),
+        conditions=set_conditions(conditions, *shown),
         not_before=timestamp(status.not_before),
         not_after=timestamp(status.not_after),
         renewal_time=timestamp(status.renewal_time),
+        renewal_rule=status.renewal_rule or None,
         revision=status.revision or None,
         last_failure_time=timestamp(status.last_failure_time),
         failed_issuance_attempts=status.failed_issuance_attempts or None,
@@ -120,11 +126,7 @@ class ResourceMirrors:
             current=certificate.status,
             desired=certificate_status(update, certificate.status or CertificateStatus()),
         )
-        involved = InvolvedObject(
-            kind=Certificate.KIND, namespace=update.namespace, name=update.name, uid=update.uid
-        )
-        for event in update.status.events:
-            self._events.record(involved, event)
+        self._record_events(Certificate.KIND, update)
 
     @activity.defn(name=ActivityName.PUBLISH_ISSUER_STATUS)
     def publish_issuer_status(self, update: IssuerUpdate) -> None:
@@ -143,3 +145,12 @@ class ResourceMirrors:
             current=issuer.status,
             desired=issuer_status(update.status, issuer.status or IssuerStatus()),
         )
+        self._record_events(update.kind, update)
+
+    def _record_events(self, kind: str, update: CertificateUpdate | IssuerUpdate) -> None:
+        """Each Event the workflow told of, created once (a snapshot repeats them all)."""
+        involved = InvolvedObject(
+            kind=kind, namespace=update.namespace, name=update.name, uid=update.uid
+        )
+        for event in update.status.events:
+            self._events.record(involved, event)

@@ -510,6 +510,7 @@ class OrderWorkflow:
             )
             return
         challenge.presented = False
+        challenge.cleaned_up = True  # no command: histories replay as before
         self._changed()
         self._challenge_step(challenge, f"{challenge.state}; cleaned up")
 
@@ -643,6 +644,7 @@ class OrderWorkflow:
     def _step(self, step: str) -> None:
         """Steps show in the Temporal UI and queries only, so they publish nothing."""
         self._progress.step = step
+        self._progress.step_after_events = len(self._progress.events)
         self._show()
 
     def _challenge_step(self, challenge: ChallengeProgress, step: str) -> None:
@@ -657,6 +659,7 @@ class OrderWorkflow:
     def _set_state(self, state: str) -> None:
         if state != self._progress.state:
             self._progress.state = state
+            self._progress.step_after_events = len(self._progress.events)
             workflow.upsert_search_attributes([attrs.ORDER_STATE.value_set(state)])
         self._changed()
 

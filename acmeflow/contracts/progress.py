@@ -35,6 +35,10 @@ class EventReason(StrEnum):
     SECRET_CONFLICT = "SecretConflict"
     # Order, while the CA's rate limit is waited out (a Warning; the Order stays non-final)
     RATE_LIMITED = "RateLimited"
+    # Certificate, while its issuer is missing or not Ready (nothing is issued meanwhile)
+    ISSUER_NOT_READY = "IssuerNotReady"
+    # Issuer: its account key changed, so a new ACME account was registered
+    ACCOUNT_KEY_CHANGED = "AccountKeyChanged"
 
 
 class EventType(StrEnum):
@@ -48,6 +52,8 @@ class ObjectKind(StrEnum):
     ORDER = "Order"
     CHALLENGE = "Challenge"
     CERTIFICATE = "Certificate"
+    ISSUER = "Issuer"
+    CLUSTER_ISSUER = "ClusterIssuer"
 
 
 class ConditionStatus(StrEnum):
@@ -69,6 +75,8 @@ class ConditionReason(StrEnum):
     # Certificate Issuing
     ISSUING = "Issuing"
     MANUALLY_TRIGGERED = "ManuallyTriggered"
+    RENEWING = "Renewing"
+    """The renewal time came (cert-manager's reason for a scheduled reissue)."""
     # Certificate Ready and Issuing: why the TLS Secret is no good (cert-manager's reasons)
     SECRET_MISSING = "DoesNotExist"
     SECRET_DATA_MISSING = "MissingData"
@@ -79,6 +87,8 @@ class ConditionReason(StrEnum):
     # Issuer Ready
     ACCOUNT_REGISTERED = "ACMEAccountRegistered"
     ACCOUNT_REGISTRATION_FAILED = "ErrRegisterACMEAccount"
+    # Certificate Ready while its issuer is missing or not Ready
+    ISSUER_NOT_READY = "IssuerNotReady"
 
 
 def challenge_created_message(challenge: str, dns_name: str) -> str:
@@ -124,6 +134,13 @@ class ChallengeProgress:
     presented: bool = False
     reason: str = ""
     step: str = "scheduled"
+    cleaned_up: bool = False
+    """Its record or route is withdrawn: a valid one is done, and its resource may go."""
+
+    @property
+    def done(self) -> bool:
+        """Valid and cleaned up: nothing left to show that the Order and its Events don't."""
+        return self.state == ChallengeState.VALID and self.cleaned_up
 
 
 @dataclass
@@ -139,6 +156,9 @@ class OrderProgress:
     authorizations: list[AuthorizationProgress] = field(default_factory=list)
     challenges: list[ChallengeProgress] = field(default_factory=list)
     events: list[OrderEvent] = field(default_factory=list)
+    step_after_events: int = 0
+    """How many of ``events`` had happened when ``state`` or ``step`` last changed, so a
+    reader of one snapshot places the step among the events (``acmeflow issue``)."""
 
     @property
     def final(self) -> bool:

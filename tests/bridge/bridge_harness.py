@@ -239,6 +239,22 @@ def workflow_runs(stack: StackInfo, workflow_id: str) -> list[str]:
     return asyncio.run(runs())
 
 
+def object_events(
+    kubectl: Kubectl, namespace: str, kind: str, name: str, *, uid: str = ""
+) -> list[tuple[str, str, str]]:
+    """(type, reason, message) of the Events about one object, oldest first, read from the
+    API rather than ``kubectl describe``: they outlive the object (a valid Challenge is
+    deleted once cleaned up)."""
+    selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+    if uid:  # one incarnation of a name (kubectl describe tells them apart so too)
+        selector += f",involvedObject.uid={uid}"
+    listed = json.loads(
+        kubectl("get", "events", "-n", namespace, "--field-selector", selector, "-o", "json").stdout
+    )
+    items = sorted(listed["items"], key=lambda e: str(e["metadata"]["name"]))
+    return [(e["type"], e["reason"], e["message"]) for e in items]
+
+
 def challenge_names(kubectl: Kubectl, namespace: str, order: str) -> list[str]:
     result = kubectl(
         "get",

@@ -18,6 +18,7 @@ from tests.bridge.bridge_harness import (
     describe_field,
     dns01_solver,
     issuer_manifest,
+    object_events,
     order_manifest,
     order_state,
     wait_for,
@@ -25,6 +26,7 @@ from tests.bridge.bridge_harness import (
     workflow_progress,
     workflow_runs,
 )
+from tests.certificates.status_fixtures import ResourceWatch
 from tests.k8s.kube_helpers import Kubectl
 from tests.orders.order_harness import txt_values
 
@@ -49,8 +51,13 @@ def test_order_for_two_names_reads_like_the_reference(
     namespace: str,
 ) -> None:
     name = "example-com-1217431265"
-    kubectl.create(order_manifest(namespace, name, ["test1.example.com", "test2.example.com"]))
-    assert wait_for_state(kubectl, namespace, name, FINAL) == "valid"
+    with ResourceWatch(stack, namespace, "challenges") as challenges:
+        kubectl.create(order_manifest(namespace, name, ["test1.example.com", "test2.example.com"]))
+        assert wait_for_state(kubectl, namespace, name, FINAL) == "valid"
+        # Valid Challenges are deleted once cleaned up, as cert-manager deletes a final
+        # Order's; the watch saw them while they lived.
+        wait_for(lambda: not challenge_names(kubectl, namespace, name), "the Challenges to go")
+        created = {o["metadata"]["name"]: o for kind, o in challenges.changes() if kind == "ADDED"}
 
     order = kubectl.get("order", name, namespace=namespace)
     assert "BEGIN CERTIFICATE" in order["status"]["certificate"]
@@ -74,13 +81,11 @@ def test_order_for_two_names_reads_like_the_reference(
     ]
     assert "acmeflow" in described.split("Events:")[1]
 
-    challenge = kubectl("describe", "challenge", f"{name}-0", "-n", namespace).stdout
-    assert describe_field(challenge, "Status", "State") == "valid"
-    assert describe_field(challenge, "Spec", "Dns Name") == "test1.example.com"
-    assert describe_field(challenge, "Spec", "Type") == "HTTP-01"
-    assert describe_field(challenge, "Status", "Presented") == "false"
-    assert describe_field(challenge, "Status", "Processing") == "false"
-    assert describe_events(challenge) == [
+    challenge = created[f"{name}-0"]
+    assert challenge["spec"]["dnsName"] == "test1.example.com"
+    assert challenge["spec"]["type"] == "HTTP-01"
+    # Its Events outlive it.
+    assert object_events(kubectl, namespace, "Challenge", f"{name}-0") == [
         ("Normal", "Started", "Challenge scheduled for processing"),
         ("Normal", "Presented", "Presented challenge using HTTP-01 challenge mechanism"),
         (
@@ -89,9 +94,7 @@ def test_order_for_two_names_reads_like_the_reference(
             'Domain "test1.example.com" verified with "HTTP-01" validation',
         ),
     ]
-    owners = kubectl.get("challenge", f"{name}-1", namespace=namespace)["metadata"][
-        "ownerReferences"
-    ]
+    owners = created[f"{name}-1"]["metadata"]["ownerReferences"]
     assert [(o["kind"], o["name"], o["uid"]) for o in owners] == [
         ("Order", name, order["metadata"]["uid"])
     ]
@@ -106,12 +109,14 @@ def test_wildcard_and_apex_by_dns01(
 ) -> None:
     kubectl.create(issuer_manifest(stack, namespace, "dns", solvers=[dns01_solver(stack)]))
     order = order_manifest(namespace, "wildcard", ["*.example.com", "example.com"], issuer="dns")
-    kubectl.create(order)
-    assert wait_for_state(kubectl, namespace, "wildcard", FINAL) == "valid"
-    challenges = [
-        kubectl.get("challenge", n, namespace=namespace)["spec"]
-        for n in challenge_names(kubectl, namespace, "wildcard")
-    ]
+    with ResourceWatch(stack, namespace, "challenges") as watched:
+        kubectl.create(order)
+        assert wait_for_state(kubectl, namespace, "wildcard", FINAL) == "valid"
+        wait_for(
+            lambda: len([k for k, _ in watched.changes() if k == "DELETED"]) == 2,
+            "both valid Challenges to be seen deleted",
+        )
+    challenges = [o["spec"] for kind, o in watched.changes() if kind == "ADDED"]
     assert sorted((c["dnsName"], c["wildcard"], c["type"]) for c in challenges) == [
         ("example.com", False, "DNS-01"),
         ("example.com", True, "DNS-01"),
@@ -155,8 +160,9 @@ def test_a_reused_authorization_gets_no_challenge(
     assert wait_for_state(kubectl, namespace, "second", FINAL) == "valid"
     status = kubectl.get("order", "second", namespace=namespace)["status"]
     assert [a["initialState"] for a in status["authorizations"]] == ["valid"]
+    first = kubectl("describe", "order", "first", "-n", namespace).stdout
+    assert [r for _, r, _ in describe_events(first)] == ["Created", "OrderValid"]
     assert challenge_names(kubectl, namespace, "second") == []
-    assert len(challenge_names(kubectl, namespace, "first")) == 1
     described = kubectl("describe", "order", "second", "-n", namespace).stdout
     assert describe_events(described) == [("Normal", "OrderValid", "Order completed successfully")]
 
@@ -195,9 +201,14 @@ def test_a_killed_bridge_resumes_without_duplicates(
         )
     ]
     assert reasons == ["Created", "Created", "OrderValid"]
-    for challenge in challenge_names(kubectl, namespace, "survivor"):
-        described = kubectl("describe", "challenge", challenge, "-n", namespace).stdout
-        assert [r for _, r, _ in describe_events(described)] == [
+    # The restarted bridge deletes the valid Challenges (and makes none again); each
+    # one's Events were recorded once.
+    wait_for(
+        lambda: not challenge_names(kubectl, namespace, "survivor"),
+        "the valid Challenges to be deleted",
+    )
+    for challenge in ("survivor-0", "survivor-1"):
+        assert [r for _, r, _ in object_events(kubectl, namespace, "Challenge", challenge)] == [
             "Started",
             "Presented",
             "DomainVerified",

@@ -37,6 +37,7 @@ from tests.cert_manager.request_harness import (
     requested,
     wait_for_reason,
 )
+from tests.certificates.status_fixtures import ResourceWatch
 from tests.k8s.kube_helpers import Kubectl
 from tests.orders.order_harness import assert_certificate, txt_values
 
@@ -210,13 +211,20 @@ def test_a_wildcard_and_its_apex_by_dns01(
     namespace: str,
 ) -> None:
     names = ["*.example.com", "example.com"]
-    request = requested(kubectl, namespace, "wildcard", names, issuer="dns")
-    signed = wait_for_reason(kubectl, request, "Issued")
-    assert_certificate(chain_of(signed), request.key, names, stack.pebble_roots)
+    # Valid Challenges are deleted once cleaned up: the watch sees them while they live.
+    with ResourceWatch(stack, namespace, "challenges") as watched:
+        request = requested(kubectl, namespace, "wildcard", names, issuer="dns")
+        signed = wait_for_reason(kubectl, request, "Issued")
+        wait_for(
+            lambda: not challenge_names(kubectl, namespace, request.order_name),
+            "the valid Challenges to be deleted",
+        )
     challenges = [
-        kubectl.get("challenges.acmeflow.io", n, namespace=namespace)["spec"]
-        for n in challenge_names(kubectl, namespace, request.order_name)
+        o["spec"]
+        for kind, o in watched.changes()
+        if kind == "ADDED" and o["metadata"]["name"].startswith(f"{request.order_name}-")
     ]
+    assert_certificate(chain_of(signed), request.key, names, stack.pebble_roots)
     assert sorted((c["dnsName"], c["wildcard"], c["type"]) for c in challenges) == [
         ("example.com", False, "DNS-01"),
         ("example.com", True, "DNS-01"),

@@ -283,9 +283,9 @@ def test_certificate_status_shows_times_as_kubectl_does() -> None:
     wire = certificate_status(certificate_update(), crd.CertificateStatus()).to_api()
     assert wire["notAfter"] == "2026-04-01T00:00:00Z"
     assert wire["revision"] == 1
+    # No Issuing condition once issued: cert-manager removes it too.
     assert [(c["type"], c["status"], c["reason"]) for c in wire["conditions"]] == [
         ("Ready", "True", "Ready"),
-        ("Issuing", "False", "Issued"),
     ]
 
 
@@ -335,9 +335,10 @@ def test_an_issuer_not_registered_yet_keeps_showing_its_last_account() -> None:
 
 
 def test_a_resource_that_cannot_be_used_says_why_in_ready_and_nothing_else() -> None:
+    after_a_failure = certificate_update(issuing_reason="Failed", issuing_message="it failed")
     stored = read_back(
         crd.CertificateStatus,
-        certificate_status(certificate_update(), crd.CertificateStatus()).to_api(),
+        certificate_status(after_a_failure, crd.CertificateStatus()).to_api(),
     )
     waiting = not_ready(
         stored, reason="IssuerNotReady", message='Waiting for Issuer "a/le"', generation=2
