@@ -99,6 +99,12 @@ def jwk_from_pem(pem: bytes) -> tuple[JWK, JWASignature]:
     raise bad_request(f"unsupported account key type {type(key).__name__}")
 
 
+def key_thumbprint(key: JWK) -> str:
+    """The RFC 7638 thumbprint of the account key's public half (base64url), as the key
+    authorization of every challenge carries it: public, and the same for the same key."""
+    return b64encode(key.public_key().thumbprint()).decode()
+
+
 @dataclass(frozen=True)
 class Account:
     """A ready client for one ACME account, and the account's public facts."""
@@ -238,8 +244,7 @@ class AcmeClients:
         key, alg = self.account_key(ref)
         net = self.network(ref, key, alg, account_uri)
         client = acme_client.ClientV2(self.directory(ref, net), net)
-        thumbprint = b64encode(key.public_key().thumbprint()).decode()
-        account = Account(client=client, uri=account_uri, thumbprint=thumbprint)
+        account = Account(client=client, uri=account_uri, thumbprint=key_thumbprint(key))
         with self._lock:
             self._accounts[cache_key] = account
         return account

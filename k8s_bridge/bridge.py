@@ -110,6 +110,7 @@ class Bridge:
             certificates=self.informers[Certificate.KIND],
             issuers=self._issuers,
             workflows=signalled,
+            events=self._events,
         )
         self._tls_secrets = TlsSecretReconciler(
             certificates=self.informers[Certificate.KIND], workflows=signalled

@@ -19,6 +19,9 @@ class BridgeConfig(TemporalSettings):
     """Kubeconfig file; in-cluster service account when unset."""
     cluster_resource_namespace: str = "acmeflow"
     """Namespace holding the Secrets that ClusterIssuers name."""
+    account_key_check_s: float = 300.0
+    """How often each Ready issuer's workflow looks at its account key Secret for a key a
+    user replaced (then a new account is registered and said); 0: only on a spec change."""
     resync_s: float = 60.0
     """Every this often each resource is listed again and each open order checked."""
     reconcilers: int = 8

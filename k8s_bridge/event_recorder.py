@@ -24,6 +24,8 @@ from acmeflow.k8s_bridge.kube_api import KubeApi
 from acmeflow.k8s_bridge.timestamps import now, timestamp
 
 COMPONENT = "acmeflow"
+CLUSTER_EVENTS_NAMESPACE = "default"
+"""Where Events about cluster-scoped objects (ClusterIssuers) go, as client-go puts them."""
 _REMEMBERED = 20000
 _NAME_ROOM = 230
 """Of an Event name's 253 characters, what the object's name may take."""
@@ -55,7 +57,8 @@ def event_resource(involved: InvolvedObject, event: OrderEvent) -> client.CoreV1
         api_version="v1",
         kind="Event",
         metadata=client.V1ObjectMeta(
-            name=event_name(involved, event), namespace=involved.namespace
+            name=event_name(involved, event),
+            namespace=involved.namespace or CLUSTER_EVENTS_NAMESPACE,
         ),
         involved_object=client.V1ObjectReference(
             api_version=involved.api_version,
@@ -92,7 +95,7 @@ class EventRecorder:
                 return False
         try:
             self._api.core.create_namespaced_event(
-                involved.namespace, event_resource(involved, event)
+                involved.namespace or CLUSTER_EVENTS_NAMESPACE, event_resource(involved, event)
             )
             created = True
         except ApiException as error:

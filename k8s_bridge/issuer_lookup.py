@@ -6,7 +6,8 @@ from pydantic import ValidationError
 
 from acmeflow.contracts.issuer import IssuerConfig
 from acmeflow.crds.models import ClusterIssuer, Issuer, IssuerRef
-from acmeflow.k8s_bridge.informer import Informer
+from acmeflow.k8s_bridge.conditions import READY
+from acmeflow.k8s_bridge.informer import Informer, Obj
 from acmeflow.k8s_bridge.issuer_translation import InvalidIssuerError, issuer_config
 
 
@@ -18,14 +19,37 @@ class IssuerLookup:
         self._cluster_issuers = cluster_issuers
         self._cluster_resource_namespace = cluster_resource_namespace
 
+    def _named(
+        self, namespace: str, ref: IssuerRef
+    ) -> tuple[Obj | None, type[Issuer] | type[ClusterIssuer], str]:
+        """The issuer object ``ref`` names (or None), its model, and how to show its name."""
+        if ref.kind == ClusterIssuer.KIND:
+            return self._cluster_issuers.get(ref.name), ClusterIssuer, ref.name
+        return self._issuers.get(f"{namespace}/{ref.name}"), Issuer, f"{namespace}/{ref.name}"
+
+    def not_ready_problem(self, namespace: str, ref: IssuerRef) -> str:
+        """Why the issuer cannot issue now, if its Ready condition says False for its
+        current spec; empty when Ready, or not yet decided (a new issuer still registering:
+        an Order registers the account itself)."""
+        obj, _, shown = self._named(namespace, ref)
+        if obj is None:
+            return ""
+        generation = obj["metadata"].get("generation") or 0
+        for condition in (obj.get("status") or {}).get("conditions") or []:
+            if condition.get("type") != READY or condition.get("status") != "False":
+                continue
+            if (condition.get("observedGeneration") or 0) < generation:
+                return ""  # about an older spec: the issuer's workflow is on the new one
+            reason = condition.get("reason") or "NotReady"
+            return (
+                f'{ref.kind} "{shown}" is not Ready ({reason}: {condition.get("message", "")}); '
+                "issuance waits until it is"
+            )
+        return ""
+
     def config_for(self, namespace: str, ref: IssuerRef) -> tuple[IssuerConfig | None, str]:
         """The issuer's configuration, or a sentence saying why there is none yet."""
-        model: type[Issuer] | type[ClusterIssuer]
-        if ref.kind == ClusterIssuer.KIND:
-            obj, model, shown = self._cluster_issuers.get(ref.name), ClusterIssuer, ref.name
-        else:
-            obj, model = self._issuers.get(f"{namespace}/{ref.name}"), Issuer
-            shown = f"{namespace}/{ref.name}"
+        obj, model, shown = self._named(namespace, ref)
         if obj is None:
             return None, (
                 f'Waiting for {ref.kind} "{shown}" to exist; the Order starts as soon as it does'

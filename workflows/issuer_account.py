@@ -5,23 +5,33 @@ is unreachable or refuses, it says why in the Ready condition and tries again wi
 back-off (5 s doubling to 5 min), so the issuer recovers by itself when the server comes
 back; a ``rateLimited`` answer waits exactly the CA's Retry-After instead. A spec change
 (the ``update`` signal) starts over at once with the new settings.
+
+While Ready it looks again every ``key_check_s``: the account key's public thumbprint,
+kept from the last look (never the key), tells a key a user replaced in its Secret. Its
+new account (``ensure_account`` finds none for the new key and registers one) is then
+said in the Ready message and an ``AccountKeyChanged`` Event.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Final
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from acmeflow.contracts.activities import ActivityName
-from acmeflow.contracts.issuer import IssuerConfig
+from acmeflow.contracts.issuer import IssuerConfig, RegisteredAccount
 from acmeflow.contracts.progress import (
     ConditionReason,
     ConditionStatus,
+    EventReason,
+    EventType,
     IssuerStatus,
     IssuerUpdate,
+    ObjectKind,
 )
 from acmeflow.workflows.activity_steps import Step, execute
 from acmeflow.workflows.order import RateLimit, rate_limited_message
@@ -31,6 +41,10 @@ from acmeflow.workflows.snapshot_publisher import SnapshotPublisher
 FIRST_RETRY = timedelta(seconds=5)
 MAX_RETRY = timedelta(minutes=5)
 ATTEMPTS_PER_RUN = 50
+KEY_CHECK_PATCH: Final = "account-key-thumbprint"
+"""``register_account`` (which says the key's thumbprint) and the periodic look; histories
+from before registered with ``ensure_account`` and looked again only on a spec change."""
+REGISTERED = "The ACME account was registered with the ACME server"
 
 
 @dataclass
@@ -42,6 +56,10 @@ class IssuerAccountInput:
     generation: int
     issuer: IssuerConfig
     observer_task_queue: str = ""
+    key_check_s: float = 0
+    """While Ready, look at the account key Secret again this often; 0: on a spec change only."""
+    account_thumbprint: str = ""
+    """The account key's public thumbprint at the last look, carried across continue-as-new."""
 
 
 @workflow.defn
@@ -53,6 +71,7 @@ class IssuerAccountWorkflow:
         self._updated = False
         self._ca_asked: timedelta | None = None
         """The wait a rate-limited registration was told to keep, if it was."""
+        self._thumbprint = start.account_thumbprint
         self._publisher = SnapshotPublisher(
             self._status, ActivityName.PUBLISH_ISSUER_STATUS, to=start.observer_task_queue
         )
@@ -75,7 +94,7 @@ class IssuerAccountWorkflow:
             self._updated = False
             if await self._register():
                 delay = FIRST_RETRY
-                await workflow.wait_condition(lambda: self._updated)
+                await self._wait_while_ready()
                 continue
             try:
                 await workflow.wait_condition(
@@ -86,22 +105,33 @@ class IssuerAccountWorkflow:
                 if self._ca_asked is None:
                     delay = min(delay * 2, MAX_RETRY)
         await self._publisher.stop()
-        workflow.continue_as_new(self._input)
+        workflow.continue_as_new(replace(self._input, account_thumbprint=self._thumbprint))
+
+    async def _wait_while_ready(self) -> None:
+        """Until a spec change, or (where set) the next look at the account key."""
+        check = timedelta(seconds=self._input.key_check_s)
+        if not check or not workflow.patched(KEY_CHECK_PATCH):
+            await workflow.wait_condition(lambda: self._updated)
+            return
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: self._updated, timeout=check)
+
+    async def _account(self, issuer: IssuerConfig) -> RegisteredAccount:
+        summary = f"register ACME account at {issuer.server}"
+        if not workflow.patched(KEY_CHECK_PATCH):
+            step = Step(ActivityName.ENSURE_ACCOUNT, summary, ACCOUNT_REGISTRATION, str)
+            return RegisteredAccount(uri=await execute(step, issuer), thumbprint="")
+        registered = Step(
+            ActivityName.REGISTER_ACCOUNT, summary, ACCOUNT_REGISTRATION, RegisteredAccount
+        )
+        return await execute(registered, issuer)
 
     async def _register(self) -> bool:
         """One registration attempt; the Ready condition says how it went."""
         current = self._input
         self._ca_asked = None
         try:
-            uri = await execute(
-                Step(
-                    ActivityName.ENSURE_ACCOUNT,
-                    f"register ACME account at {current.issuer.server}",
-                    ACCOUNT_REGISTRATION,
-                    str,
-                ),
-                current.issuer,
-            )
+            account = await self._account(current.issuer)
         except ActivityError as error:
             message = getattr(error.cause, "message", None) or str(error)
             limit = RateLimit.behind(error)
@@ -114,14 +144,50 @@ class IssuerAccountWorkflow:
                 f"Failed to register ACME account: {message}",
             )
             return False
-        self._status.account_uri = uri
+        previous_key, previous_uri = self._thumbprint, self._status.account_uri
+        self._thumbprint = account.thumbprint or previous_key
+        if previous_key and account.thumbprint and account.thumbprint != previous_key:
+            await self._key_changed(account.uri, previous_uri)
+            return True
+        if account.thumbprint and self._shown(account.uri):
+            return True  # a look that found nothing new publishes nothing
+        self._status.account_uri = account.uri
         self._status.email = current.issuer.email
-        await self._set_ready(
-            ConditionStatus.TRUE,
-            ConditionReason.ACCOUNT_REGISTERED,
-            "The ACME account was registered with the ACME server",
-        )
+        await self._set_ready(ConditionStatus.TRUE, ConditionReason.ACCOUNT_REGISTERED, REGISTERED)
         return True
+
+    def _shown(self, uri: str) -> bool:
+        """The status already says Ready with this account, email and generation."""
+        status, current = self._status, self._input
+        return (
+            status.ready == ConditionStatus.TRUE
+            and status.account_uri == uri
+            and status.email == current.issuer.email
+            and status.observed_generation == current.generation
+        )
+
+    async def _key_changed(self, uri: str, previous_uri: str) -> None:
+        """Say that the key in the Secret is not the one the account had, and what now."""
+        previous = f" ({previous_uri})" if previous_uri else ""
+        message = (
+            f"Registered a new ACME account {uri} because the account key in "
+            f"{self._input.issuer.account_key.describe()} changed; the previous key's "
+            f"account{previous} is no longer used (no key-change roll-over: the previous "
+            "key is gone from the Secret)"
+        )
+        self._status.account_uri = uri
+        self._status.email = self._input.issuer.email
+        kind = (
+            ObjectKind.CLUSTER_ISSUER if self._input.kind == "ClusterIssuer" else ObjectKind.ISSUER
+        )
+        self._publisher.event(
+            kind=kind,
+            name=self._input.name,
+            type=EventType.NORMAL,
+            reason=EventReason.ACCOUNT_KEY_CHANGED,
+            message=message,
+        )
+        await self._set_ready(ConditionStatus.TRUE, ConditionReason.ACCOUNT_REGISTERED, message)
 
     async def _set_ready(
         self, ready: ConditionStatus, reason: ConditionReason, message: str

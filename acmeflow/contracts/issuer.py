@@ -174,3 +174,15 @@ class AccountRef:
             skip_tls_verify=issuer.skip_tls_verify,
             ca_bundle_pem=issuer.ca_bundle_pem,
         )
+
+
+@dataclass(frozen=True)
+class RegisteredAccount:
+    """An issuer's ACME account as ``register_account`` found or made it.
+
+    ``thumbprint`` is the account key's public JWK thumbprint (RFC 7638): public, so the
+    issuer's workflow may keep it to notice a replaced key, which it never sees itself.
+    """
+
+    uri: str
+    thumbprint: str
