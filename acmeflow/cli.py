@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from acmeflow import convert_issuer, issue_command
+from acmeflow import convert_issuer, issue_command, renew_command, status_command
 from acmeflow.devstack import commands as dev_commands
 from acmeflow.k8s_bridge import command as bridge_command
 from acmeflow.solver import command as solver_command
@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     solver_command.add_parser(subparsers)
     worker_command.add_parser(subparsers)
     issue_command.add_parser(subparsers)
+    status_command.add_parser(subparsers)
+    renew_command.add_parser(subparsers)
     bridge_command.add_parser(subparsers)
     convert_issuer.add_parser(subparsers)
     return parser

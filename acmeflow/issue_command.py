@@ -29,7 +29,7 @@ from acmeflow.contracts.issuer import (
     SolverConfig,
 )
 from acmeflow.contracts.names import RequestedNames
-from acmeflow.contracts.progress import EventType, OrderProgress
+from acmeflow.contracts.progress import EventType, OrderEvent, OrderProgress
 from acmeflow.contracts.secrets import SecretRef
 from acmeflow.contracts.states import ChallengeState, ChallengeType
 from acmeflow.devstack.stack import MANIFEST, StackInfo, default_state_dir
@@ -178,26 +178,39 @@ def worker_config(args: argparse.Namespace, stack: StackInfo | None) -> WorkerCo
 
 
 class ProgressPrinter:
-    """One line per new step, event or state, read from the workflow's query."""
+    """One line per new event, step or state, in the order they happened.
+
+    A snapshot can hold several new events at once (the workflow outran the query); its
+    ``step_after_events`` says where among them the current step began, so the step line
+    goes there and not after events that came later. A new challenge reason alone (same
+    step) is news of now: it follows the snapshot's events.
+    """
 
     def __init__(self) -> None:
         self._events = 0
+        self._step = ""
         self._last = ""
 
     def show(self, progress: OrderProgress) -> None:
-        for event in progress.events[self._events :]:
-            marker = "!" if event.type == EventType.WARNING else "-"
-            print(f"  {marker} {event.reason}: {event.message}", flush=True)
-        self._events = len(progress.events)
-        line = f"[{progress.state or 'starting'}] {progress.step}"
+        new = progress.events[self._events :]
+        step = f"[{progress.state or 'starting'}] {progress.step}"
         waiting = [
             c.reason for c in progress.challenges if c.reason and c.state != ChallengeState.VALID
         ]
-        if waiting:
-            line += f" ({waiting[0]})"
+        line = f"{step} ({waiting[0]})" if waiting else step
+        at = max(0, progress.step_after_events - self._events) if step != self._step else len(new)
+        for event in new[:at]:
+            self._print_event(event)
         if line != self._last:
             print(line, flush=True)
-            self._last = line
+        for event in new[at:]:
+            self._print_event(event)
+        self._events, self._step, self._last = len(progress.events), step, line
+
+    @staticmethod
+    def _print_event(event: OrderEvent) -> None:
+        marker = "!" if event.type == EventType.WARNING else "-"
+        print(f"  {marker} {event.reason}: {event.message}", flush=True)
 
 
 async def _follow(

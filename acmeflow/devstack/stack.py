@@ -134,6 +134,7 @@ class StackInfo(BaseModel):
             "KUBECONFIG": str(self.kubeconfig),
             "TEMPORAL_ADDRESS": self.temporal_address,
             "TEMPORAL_NAMESPACE": self.temporal_namespace,
+            "ACMEFLOW_TEMPORAL_UI": self.temporal_ui_url,
             "ACMEFLOW_ACME_SERVER": self.acme_directory_url,
             "ACMEFLOW_ACME_CA_BUNDLE": str(self.acme_ca_bundle),
             "PATH": f"{self.kubectl.parent}:{os.environ.get('PATH', '')}",

@@ -24,15 +24,19 @@ from acmeflow.workflows.order import CANCELLED_REASON
 from tests.bridge.bridge_harness import (
     BridgeProcess,
     certificate_manifest,
+    challenge_names,
     describe_events,
     describe_field,
     dns01_solver,
     issuer_manifest,
+    object_events,
     order_manifest,
     order_state,
     wait_for,
+    wait_for_ready,
     wait_for_state,
 )
+from tests.certificates.status_fixtures import ResourceWatch
 from tests.k8s.kube_helpers import Kubectl
 from tests.operations.runbook_commands import (
     ENV_BLOCK,
@@ -145,6 +149,7 @@ def test_a_certificate_that_is_not_issued_from_kubectl_to_temporal(
 
     order: str = wait_for(created_order, "the Certificate to name its Order")
     _wait_until_waiting(kubectl, namespace, f"{order}-0")
+    _status_says_why(runbook, namespace, order, domain)
     _follow_kubectl(runbook, namespace, order, domain)
     _follow_temporal(runbook, kubectl, namespace, order, domain)
 
@@ -158,6 +163,52 @@ def test_a_certificate_that_is_not_issued_from_kubectl_to_temporal(
     )
     in_namespace = _listed(runbook.run("list-namespace", namespace=namespace).stdout)
     assert in_namespace == [("Running", workflow_id)]  # not the Certificate's workflow
+
+
+def _status_says_why(runbook: Runbook, namespace: str, order: str, domain: str) -> None:
+    """The one screen: the Order pending, its Challenge (a resource) saying what it waits for."""
+    lines = runbook.run(
+        "status-certificate", namespace=namespace, certificate="stuck-cert"
+    ).stdout.splitlines()
+    secret_missing = 'Issuing certificate as Secret "stuck-cert-tls" does not exist'
+    assert f"  Ready: False, Reason: DoesNotExist, Message: {secret_missing}" in lines
+    assert f"  Issuing: True, Reason: DoesNotExist, Message: {secret_missing}" in lines
+    assert f"  Name: {order}" in lines
+    assert "  State: pending, Reason: " in lines
+    assert (
+        f"- Name: {order}-0, Type: HTTP-01, Domain: {domain}, State: pending, "
+        f"Reason: {waiting_for_http01(domain)}, Processing: true, Presented: true"
+    ) in lines
+    assert f"  Order: order/{namespace}/{order} (Running)" in lines
+
+
+def test_a_certificate_is_read_on_one_screen_and_renewed(
+    kubectl: Kubectl,
+    bridge: BridgeProcess,
+    order_worker: None,
+    namespace: str,
+    runbook: Runbook,
+) -> None:
+    """acmeflow's own commands: the status screen of an issued Certificate, then renew."""
+    domain = f"runbook-{uuid.uuid4().hex[:6]}.example.com"
+    kubectl.create(certificate_manifest(namespace, "web", [domain]))
+    wait_for_ready(kubectl, "certificate", namespace, "web")
+    lines = runbook.run("status-certificate", namespace=namespace, certificate="web").stdout
+    assert "Ready: True, Reason: Ready" in lines
+    ui = f"{runbook.stack.temporal_ui_url}/namespaces/default/workflows"
+    assert f"    Temporal UI: {ui}/certificate%2F{namespace}%2Fweb" in lines.splitlines()
+    triggered = f"Manually triggered issuance of Certificate {namespace}/web\n"
+    for block, revision in (("renew-certificate", 2), ("renew-all", 3)):
+        assert runbook.run(block, namespace=namespace, certificate="web").stdout == triggered
+        wait_for(
+            lambda revision=revision: (
+                kubectl.get("certificate", "web", namespace=namespace)
+                .get("status", {})
+                .get("revision")
+                == revision
+            ),
+            f"revision {revision} of the Certificate",
+        )
 
 
 def _follow_kubectl(runbook: Runbook, namespace: str, order: str, domain: str) -> None:
@@ -332,17 +383,23 @@ def test_an_order_that_failed_for_a_fixable_reason_is_retried_and_issued(
         namespace,
         f"--from-literal=secret={secret}",
     )
-    runbook.run("reset", namespace=namespace, order="fixable")
-    wait_for(
-        lambda: (
-            kubectl.get("order", "fixable", namespace=namespace)["status"].get("url")
-            not in (None, failed["url"])
-        ),
-        "the Order to show the new attempt's ACME order",
-    )
-    assert wait_for_state(kubectl, namespace, "fixable", ("valid", "errored")) == "valid", (
-        kubectl.get("order", "fixable", namespace=namespace)["status"]["reason"]
-    )
+    # The retry's Challenge is deleted once valid and cleaned up: a watch sees it live.
+    with ResourceWatch(stack, namespace, "challenges") as watched:
+        runbook.run("reset", namespace=namespace, order="fixable")
+        wait_for(
+            lambda: (
+                kubectl.get("order", "fixable", namespace=namespace)["status"].get("url")
+                not in (None, failed["url"])
+            ),
+            "the Order to show the new attempt's ACME order",
+        )
+        assert wait_for_state(kubectl, namespace, "fixable", ("valid", "errored")) == "valid", (
+            kubectl.get("order", "fixable", namespace=namespace)["status"]["reason"]
+        )
+        wait_for(
+            lambda: not challenge_names(kubectl, namespace, "fixable"),
+            "the valid Challenge to be deleted",
+        )
 
     order = kubectl.get("order", "fixable", namespace=namespace)
     status = order["status"]
@@ -360,13 +417,13 @@ def test_an_order_that_failed_for_a_fixable_reason_is_retried_and_issued(
         ("Normal", "OrderValid", "Order completed successfully"),
     ]
     progress = _json_in(runbook.run("query-progress", namespace=namespace, order="fixable").stdout)
-    challenge = kubectl.get("challenge", "fixable-0", namespace=namespace)
+    [challenge] = [o for kind, o in watched.changes() if kind == "ADDED"]
     assert challenge["spec"]["url"] == progress["challenges"][0]["spec"]["url"]
-    assert challenge["status"]["state"] == "valid"
     # The first attempt's Challenge named a token of the abandoned ACME order; its spec is
     # immutable, so the bridge replaced it: this one tells the second attempt only.
-    challenge_events = _event_reasons(kubectl, namespace, "challenge", "fixable-0")
-    assert challenge_events == ["Started", "Presented", "DomainVerified"]
+    this_one = challenge["metadata"]["uid"]
+    challenge_events = object_events(kubectl, namespace, "Challenge", "fixable-0", uid=this_one)
+    assert [r for _, r, _ in challenge_events] == ["Started", "Presented", "DomainVerified"]
     assert txt_values(stack, dns01_record_name(domain)) == []
 
     workflow_id = f"order/{namespace}/fixable"
