@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,12 +26,20 @@ import dns.query
 from kubernetes.client.exceptions import ApiException
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from harness.acmeflow_api import CERTIFICATE_LABEL, StackInfo, crds, load_private_key, workflow_id
+from harness.acmeflow_api import (
+    CERTIFICATE_LABEL,
+    ActivityName,
+    StackInfo,
+    crds,
+    load_private_key,
+    workflow_id,
+)
 from harness.fault_histories import steps_redone_after_timeout
 from harness.fault_plan import PlannedCertificate
 from harness.kube import Kube
 from harness.suite_helpers import assert_certificate
 
+PUBLISH_ORDER_PROGRESS = ActivityName.PUBLISH_ORDER_PROGRESS.value
 ORDER_WORKFLOW, CERTIFICATE_WORKFLOW, ISSUER_WORKFLOW = (
     "OrderWorkflow",
     "CertificateWorkflow",
@@ -73,6 +82,8 @@ class Findings:
     stray_new_orders: list[str] = field(default_factory=list)
     """Orders the CA created that no Order resource shows."""
     challenges: int = 0
+    """Challenges the Orders' workflows last reported; a valid one's resource is deleted once
+    cleaned up, so the cluster alone no longer counts them."""
     unfinished_challenges: dict[str, str] = field(default_factory=dict)
     txt_left: dict[str, list[str]] = field(default_factory=dict)
     tokens_left: list[str] = field(default_factory=list)
@@ -224,6 +235,30 @@ async def workflow_runs(temporal_address: str, namespace: str) -> list[WorkflowR
     ]
 
 
+async def published_challenges(temporal_address: str, order_ids: list[str]) -> list[dict[str, Any]]:
+    """The Challenges (spec and state) in each Order workflow's last published snapshot."""
+    client = await Client.connect(temporal_address)
+    found: list[dict[str, Any]] = []
+    for order_id in order_ids:
+        history = await client.get_workflow_handle(order_id).fetch_history()
+        last: list[dict[str, Any]] = []
+        for event in history.events:
+            if not event.HasField("activity_task_scheduled_event_attributes"):
+                continue
+            scheduled = event.activity_task_scheduled_event_attributes
+            if scheduled.activity_type.name == PUBLISH_ORDER_PROGRESS:
+                update = json.loads(scheduled.input.payloads[0].data)
+                last = list((update.get("progress") or {}).get("challenges") or last)
+        found += last
+    return found
+
+
+def _unfinished(challenge: dict[str, Any]) -> str | None:
+    if challenge.get("state") == "valid" and challenge.get("cleaned_up"):
+        return None
+    return f"state {challenge.get('state')}, cleaned up {challenge.get('cleaned_up')}"
+
+
 def running_orders(temporal_address: str, namespace: str) -> int:
     """Order workflows still running (their Certificate may already show Ready)."""
     runs = asyncio.run(workflow_runs(temporal_address, namespace))
@@ -280,17 +315,20 @@ def inspect_run(
         txt = {r: v for r in certificate.txt_records if (v := txt_values(stack, r))}
         findings.txt_left.update(txt)
     _note_orders(findings, list_objects(kube, crds.Order, namespace), planned, created_orders)
-    challenges = list_objects(kube, crds.Challenge, namespace)
-    findings.challenges = len(challenges)
-    for challenge in challenges:
-        name = challenge["metadata"]["name"]
+    for challenge in list_objects(kube, crds.Challenge, namespace):  # those still there
         if problem := challenge_problem(challenge):
-            findings.unfinished_challenges[name] = problem
+            findings.unfinished_challenges[challenge["metadata"]["name"]] = problem
+    findings.workflows = asyncio.run(workflow_runs(temporal_address, namespace))
+    order_ids = sorted({r.workflow_id for r in findings.workflows if r.type == ORDER_WORKFLOW})
+    published = asyncio.run(published_challenges(temporal_address, order_ids))
+    findings.challenges = len(published)
+    for challenge in published:
         spec = challenge.get("spec") or {}
+        if problem := _unfinished(challenge):
+            findings.unfinished_challenges.setdefault(str(spec.get("name")), problem)
         token = str(spec.get("token") or "")
         if spec.get("type") == "HTTP-01" and token and (stack.http01_store / token).exists():
             findings.tokens_left.append(token)
-    findings.workflows = asyncio.run(workflow_runs(temporal_address, namespace))
     findings.workflow_problems = workflow_problems(findings.workflows, namespace, planned)
     executions = [(r.workflow_id, r.run_id) for r in findings.workflows]
     findings.steps_redone = dict(

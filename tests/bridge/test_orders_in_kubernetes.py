@@ -174,14 +174,18 @@ def test_a_killed_bridge_resumes_without_duplicates(
     order_worker: None,
     namespace: str,
 ) -> None:
-    kubectl.create(
-        order_manifest(namespace, "survivor", ["test5.example.com", "test6.example.com"])
-    )
-    wait_for(
-        lambda: len(challenge_names(kubectl, namespace, "survivor")) == 2,
-        "the bridge to create both Challenges",
-    )
-    bridge.kill()
+    # Watched, not polled: the order takes about a second, and the bridge is killed the
+    # moment it has created both Challenges, before it can mirror the Order's end.
+    with ResourceWatch(stack, namespace, "challenges") as challenges:
+        kubectl.create(
+            order_manifest(namespace, "survivor", ["test5.example.com", "test6.example.com"])
+        )
+        wait_for(
+            lambda: [kind for kind, _ in challenges.changes()].count("ADDED") == 2,
+            "the bridge to create both Challenges",
+            interval_s=0.005,
+        )
+        bridge.kill()
     try:
         workflow_id = f"order/{namespace}/survivor"
         # A delivery in flight when the bridge died is abandoned only after DELIVERY_ATTEMPT.
