@@ -40,6 +40,7 @@ from acmeflow.activities.secret_inspection import (
     ari_certificate_id,
     inspect_key_pair,
     iso,
+    issued_by_another_issuer,
     public_bytes,
     secret_missing,
 )
@@ -164,6 +165,9 @@ class CertificateActivities:
                     f'"{owner}"; choose another secretName'
                 ),
             )
+        moved = issued_by_another_issuer(secret.metadata.annotations or {}, request.issuer_ref)
+        if moved is not None:
+            return moved
         return inspect_key_pair(
             _data(secret, "tls.crt"), _data(secret, "tls.key"), request.names, now=datetime.now(UTC)
         )

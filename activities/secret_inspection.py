@@ -26,6 +26,11 @@ from cryptography.hazmat.primitives import serialization
 from temporalio.exceptions import ApplicationError
 
 from acmeflow.activities.csr import load_private_key
+from acmeflow.activities.tls_secret_contents import (
+    ISSUER_ANNOTATION,
+    ISSUER_GROUP_ANNOTATION,
+    ISSUER_KIND_ANNOTATION,
+)
 from acmeflow.contracts.certificate import SecretInspection
 from acmeflow.contracts.names import RequestedNames
 from acmeflow.contracts.progress import ConditionReason
@@ -94,6 +99,33 @@ def _names_problem(have: RequestedNames, want: RequestedNames) -> str:
 def _not_good(violation: ConditionReason, message: str, **facts: str) -> SecretInspection:
     return SecretInspection(
         False, f"Issuing certificate as {message}", violation=violation, **facts
+    )
+
+
+def issued_by_another_issuer(
+    annotations: dict[str, str], issuer_ref: dict[str, str]
+) -> SecretInspection | None:
+    """cert-manager's ``IncorrectIssuer``: the Secret's issuer annotations name another
+    issuer than the Certificate does now. A Secret written before acmeflow recorded the
+    issuer's kind says nothing, so an upgrade reissues nothing."""
+    kind = annotations.get(ISSUER_KIND_ANNOTATION)
+    if not kind or not issuer_ref.get("name"):
+        return None
+    stored = (
+        annotations.get(ISSUER_ANNOTATION, ""),
+        kind,
+        annotations.get(ISSUER_GROUP_ANNOTATION, ""),
+    )
+    wanted = (
+        issuer_ref["name"],
+        issuer_ref.get("kind") or "Issuer",
+        issuer_ref.get("group") or "acmeflow.io",
+    )
+    if stored == wanted:
+        return None
+    name, kind, group = stored
+    return _not_good(
+        ConditionReason.INCORRECT_ISSUER, f"Secret was previously issued by {kind}.{group}/{name}"
     )
 
 

@@ -46,6 +46,7 @@ def certificate_input(
             duration=duration,
             duration_s=go_duration_seconds(duration),
             renew_before_s=go_duration_seconds(spec.renew_before) if spec.renew_before else 0,
+            renew_before_percentage=spec.renew_before_percentage or 0,
             key_algorithm=key.algorithm,
             key_size=key.size or 0,
             rotation_policy=key.rotation_policy,

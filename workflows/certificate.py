@@ -58,6 +58,7 @@ from acmeflow.workflows.renewal_schedule import (
     ARI_PROBLEM_RECHECK,
     RenewalPlan,
     plan_renewal,
+    renew_before_seconds,
     renewal_time,
 )
 from acmeflow.workflows.resource_ids import UID_MEMO, order_workflow_id
@@ -132,6 +133,8 @@ class CertificateSpecInput:
     duration: str = ""
     duration_s: float = 90 * 86400
     renew_before_s: float = 0
+    renew_before_percentage: int = 0
+    """``renewBeforePercentage``: renew when this share of the issued lifetime is left."""
     key_algorithm: str = "RSA"
     key_size: int = 0
     rotation_policy: str = "Always"
@@ -358,10 +361,19 @@ class CertificateWorkflow:
         return plan_renewal(
             not_before=datetime.fromisoformat(facts.not_before),
             not_after=datetime.fromisoformat(facts.not_after),
-            renew_before_s=self._input.spec.renew_before_s,
+            renew_before_s=self._renew_before_s(facts),
             seed=f"{self._input.uid}/{facts.certificate_id or facts.not_after}",
             info=info,
             now=workflow.now(),
+        )
+
+    def _renew_before_s(self, facts: SecretInspection) -> float:
+        """``renewBefore``, or ``renewBeforePercentage`` of the lifetime actually issued."""
+        return renew_before_seconds(
+            not_before=datetime.fromisoformat(facts.not_before),
+            not_after=datetime.fromisoformat(facts.not_after),
+            renew_before_s=self._input.spec.renew_before_s,
+            percentage=self._input.spec.renew_before_percentage,
         )
 
     def _record_validity(
@@ -378,7 +390,7 @@ class CertificateWorkflow:
             renew_at = renewal_time(
                 datetime.fromisoformat(facts.not_before),
                 datetime.fromisoformat(facts.not_after),
-                self._input.spec.renew_before_s,
+                self._renew_before_s(facts),
             )
         else:
             renew_at, self._status.renewal_rule = plan.renew_at, plan.rule
@@ -566,6 +578,7 @@ class CertificateWorkflow:
             size=spec.key_size,
             rotation_policy=spec.rotation_policy,
             encoding=spec.key_encoding,
+            issuer_ref=spec.issuer_ref,
         )
 
     # -- status ------------------------------------------------------------------------

@@ -52,6 +52,16 @@ def renewal_time(not_before: datetime, not_after: datetime, renew_before_s: floa
     return not_before + lifetime * 2 / 3
 
 
+def renew_before_seconds(
+    *, not_before: datetime, not_after: datetime, renew_before_s: float, percentage: int
+) -> float:
+    """``renewBeforePercentage`` counts on the lifetime the CA gave (a profile may shorten
+    the one asked for); else ``renewBefore`` as written."""
+    if percentage > 0:
+        return (not_after - not_before).total_seconds() * percentage / 100
+    return renew_before_s
+
+
 def _uses_renew_before(lifetime: timedelta, renew_before_s: float) -> bool:
     return 0 < renew_before_s < lifetime.total_seconds()
 

@@ -37,6 +37,8 @@ class KeyRequest:
     size: int = 0
     rotation_policy: str = RotationPolicy.ALWAYS
     encoding: str = "PKCS1"
+    issuer_ref: dict[str, str] = field(default_factory=dict)
+    """The issuer the Certificate names now: a Secret issued by another is reissued."""
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,7 @@ class ConditionReason(StrEnum):
     INVALID_KEY_PAIR = "InvalidKeyPair"
     INVALID_CERTIFICATE = "InvalidCertificate"
     SECRET_MISMATCH = "SecretMismatch"
+    INCORRECT_ISSUER = "IncorrectIssuer"
     EXPIRED = "Expired"
     # Issuer Ready
     ACCOUNT_REGISTERED = "ACMEAccountRegistered"

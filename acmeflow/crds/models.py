@@ -1263,6 +1263,9 @@ class CertificateSpec(CrdModel):
     """Requested lifetime (90 days by default)."""
     renew_before: GoDuration | None = None
     """Renew this long before expiry; a third of the lifetime when empty."""
+    renew_before_percentage: int | None = Field(default=None, ge=1, le=99)
+    """Renew when this share of the issued lifetime is left (cert-manager's field); instead
+    of renewBefore."""
     issuer_ref: IssuerRef
     private_key: PrivateKeySpec | None = None
     secret_template: SecretTemplate | None = None
@@ -1358,6 +1361,11 @@ class CertificateSpec(CrdModel):
                 " || duration(self.renewBefore) < duration(self.duration)",
                 "renewBefore must be shorter than duration",
                 field_path=".renewBefore",
+            ),
+            cel(
+                "!has(self.renewBefore) || !has(self.renewBeforePercentage)",
+                "set renewBefore or renewBeforePercentage, not both",
+                field_path=".renewBeforePercentage",
             ),
         )
     )

@@ -23,6 +23,7 @@ from acmeflow.devstack.stack import StackInfo
 from tests.bridge.bridge_harness import (
     BridgeProcess,
     certificate_manifest,
+    issuer_manifest,
     tls_secret,
     wait_for,
 )
@@ -163,3 +164,27 @@ def test_status_through_issuance_ready_renewal_failure_and_recovery(
         _patch_names(kubectl, namespace, [*NAMES, "lifecycle-2.example.com"])
         recovered = _settled(watched, revision=3)
         _assert_ready(recovered, _leaf(kubectl, namespace), revision=3)
+
+
+def test_a_certificate_moved_to_another_issuer_is_reissued_by_it(
+    stack: StackInfo, kubectl: Kubectl, bridge: BridgeProcess, order_worker: None, namespace: str
+) -> None:
+    """cert-manager's IncorrectIssuer: the Secret still holds a good certificate, but from
+    the issuer the Certificate no longer names, so it is reissued by the one it does."""
+    kubectl.create(issuer_manifest(stack, namespace, "pebble-2"))
+    with ResourceWatch(stack, namespace, "certificates", NAME) as watched:
+        kubectl.create(certificate_manifest(namespace, NAME, NAMES))
+        _settled(watched, revision=1)
+        seen = len(watched.statuses())
+        patch = json.dumps({"spec": {"issuerRef": {"name": "pebble-2"}}})
+        kubectl("patch", "certificate", NAME, "-n", namespace, "--type=merge", "-p", patch)
+        _settled(watched, revision=2)
+        moved = _issuing(watched.statuses()[seen:])
+    assert moved, "no status showed the reissue for the new issuer"
+    issuing = condition(moved[0], "Issuing")
+    assert issuing["reason"] == "IncorrectIssuer"
+    assert "previously issued by Issuer.acmeflow.io/pebble" in issuing["message"]
+    annotations = json.loads(
+        kubectl("get", "secret", f"{NAME}-tls", "-n", namespace, "-o", "json").stdout
+    )["metadata"]["annotations"]
+    assert annotations["acmeflow.io/issuer-name"] == "pebble-2"

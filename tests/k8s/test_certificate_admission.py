@@ -193,3 +193,19 @@ def test_an_ip_address_is_a_challenge_identifier(
     answer = kubectl.create(challenge, check=False)
     assert answer.returncode != 0, "admitted"
     assert "spec.dnsName: " in answer.stderr, answer.stderr
+
+
+def test_renew_before_percentage_is_admitted_alone_and_refused_beside_renew_before(
+    kubectl: Kubectl,
+    namespace: str,
+    stack: StackInfo,
+) -> None:
+    """cert-manager's two ways to say when to renew exclude each other."""
+    manifest = _pasted(namespace, stack, renewBeforePercentage=25)
+    manifest["spec"].pop("renewBefore", None)
+    kubectl("create", "--dry-run=server", "-f", "-", stdin=json.dumps(manifest))
+    manifest["spec"]["renewBefore"] = "240h"
+    answer = kubectl.create(manifest, check=False)
+    assert answer.returncode != 0, "admitted"
+    assert "spec.renewBeforePercentage: " in answer.stderr, answer.stderr
+    assert "set renewBefore or renewBeforePercentage, not both" in answer.stderr

@@ -10,7 +10,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from acmeflow.activities.csr import PrivateKey, generate_private_key, private_key_pem
-from acmeflow.activities.secret_inspection import inspect_key_pair, secret_missing
+from acmeflow.activities.secret_inspection import (
+    inspect_key_pair,
+    issued_by_another_issuer,
+    secret_missing,
+)
 from acmeflow.contracts.names import RequestedNames
 
 NOW = datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)
@@ -90,3 +94,23 @@ def test_a_missing_secret_is_named() -> None:
     found = secret_missing("web-tls")
     assert (found.up_to_date, found.violation) == (False, "DoesNotExist")
     assert found.reason == 'Issuing certificate as Secret "web-tls" does not exist'
+
+
+def test_a_secret_from_another_issuer_is_reissued_and_an_unrecorded_one_is_not() -> None:
+    """IncorrectIssuer only where the Secret recorded its issuer's kind (written since)."""
+    recorded = {
+        "acmeflow.io/issuer-name": "pebble",
+        "acmeflow.io/issuer-kind": "Issuer",
+        "acmeflow.io/issuer-group": "acmeflow.io",
+    }
+    same = {"name": "pebble", "kind": "Issuer", "group": "acmeflow.io"}
+    assert issued_by_another_issuer(recorded, same) is None
+    assert issued_by_another_issuer(recorded, {"name": "pebble"}) is None
+    moved = issued_by_another_issuer(recorded, {"name": "pebble", "kind": "ClusterIssuer"})
+    assert moved is not None
+    assert moved.violation == "IncorrectIssuer"
+    assert moved.reason == "Issuing certificate as Secret was previously issued by " + (
+        "Issuer.acmeflow.io/pebble"
+    )
+    legacy = {"acmeflow.io/issuer-name": "Issuer ns/pebble"}
+    assert issued_by_another_issuer(legacy, {"name": "other"}) is None

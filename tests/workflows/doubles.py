@@ -115,6 +115,7 @@ def certificate_input(
     *,
     generation: int = 1,
     renew_before: timedelta = timedelta(0),
+    renew_before_percentage: int = 0,
 ) -> CertificateInput:
     """The Certificate ``default/web`` for ``dns_name``, as the bridge would start it."""
     return CertificateInput(
@@ -127,6 +128,7 @@ def certificate_input(
             issuer_ref={"name": "fake-issuer", "kind": "Issuer"},
             generation=generation,
             renew_before_s=renew_before.total_seconds(),
+            renew_before_percentage=renew_before_percentage,
         ),
         issuer=fake_issuer(),
         observer_task_queue=observer_queue,

@@ -93,17 +93,19 @@ async def test_a_spec_change_cuts_the_back_off_short_and_issues_at_once(
 
 
 @pytest.mark.parametrize(
-    ("renew_before", "renews_after", "rule"),
+    ("renew_before", "percentage", "renews_after", "rule"),
     [
-        (timedelta(0), timedelta(days=60), "2/3 of the lifetime, jitter -"),
-        (timedelta(days=10), timedelta(days=80), "renewBefore 240h, jitter -"),
+        (timedelta(0), 0, timedelta(days=60), "2/3 of the lifetime, jitter -"),
+        (timedelta(days=10), 0, timedelta(days=80), "renewBefore 240h, jitter -"),
+        (timedelta(0), 25, timedelta(days=67.5), "renewBefore 540h, jitter -"),
     ],
-    ids=["two-thirds-of-the-lifetime", "renew-before"],
+    ids=["two-thirds-of-the-lifetime", "renew-before", "renew-before-percentage"],
 )
 async def test_an_up_to_date_certificate_sleeps_until_its_renewal_time(
     workflow_env: WorkflowEnvironment,
     task_queue: str,
     renew_before: timedelta,
+    percentage: int,
     renews_after: timedelta,
     rule: str,
 ) -> None:
@@ -113,7 +115,13 @@ async def test_an_up_to_date_certificate_sleeps_until_its_renewal_time(
     cluster, bridge = fakes.cluster, fakes.bridge
     async with fakes.running(workflow_env, task_queue) as running:
         await start(
-            running, certificate_input(running.observer_queue, ACCEPTED, renew_before=renew_before)
+            running,
+            certificate_input(
+                running.observer_queue,
+                ACCEPTED,
+                renew_before=renew_before,
+                renew_before_percentage=percentage,
+            ),
         )
         await eventually(lambda: bool(bridge.certificates), "the first status")
         renewal = bridge.certificates[-1].status.renewal_time
