@@ -1,7 +1,9 @@
 """Session fixtures: the embedded real stack, started once, its logs shown on failure.
 
 Set ``ACMEFLOW_TEST_STACK_DIR`` to reuse a stack already running from ``acmeflow dev up``
-(fast local iteration). Under ``CI=true`` a server that cannot start fails the run.
+(fast local iteration). ``ACMEFLOW_TEST_TEMPORAL=cluster`` runs the session against
+a Temporal cluster (four services over PostgreSQL) instead of the dev server. Under
+``CI=true`` a server that cannot start fails the run.
 ``cert_manager`` adds cert-manager's controllers to the session stack on demand; on a
 reused stack the session runs (and stops) a controllers process of its own.
 """
@@ -23,6 +25,9 @@ from acmeflow.devstack.processes import ServerFailed, log_tail
 from acmeflow.devstack.stack import DevStack, StackInfo
 
 _running: list[StackInfo] = []
+
+collect_ignore = [] if os.environ.get("ACMEFLOW_TEST_TEMPORAL") == "cluster" else ["cluster"]
+"""tests/cluster needs the session stack on a Temporal cluster; ``make test`` runs it so."""
 _cert_managers: list[CertManagerInfo] = []
 
 
@@ -33,7 +38,7 @@ def _start_stack(state_dir: Path) -> tuple[StackInfo, DevStack | None]:
     missing = [tool for tool in ("named", "pebble", "etcd", "go") if not _which(tool)]
     if missing:
         _fail_or_skip(f"the embedded stack needs {', '.join(missing)}: run `make setup`")
-    stack = DevStack.create(state_dir)
+    stack = DevStack.create(state_dir, temporal=os.environ.get("ACMEFLOW_TEST_TEMPORAL", "dev"))
     try:
         return stack.up(), stack
     except (ServerFailed, RuntimeError) as error:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from acmeflow.devstack.processes import pid_alive
-from acmeflow.devstack.stack import MANIFEST, DevStack, default_state_dir
+from acmeflow.devstack.stack import MANIFEST, TEMPORAL_MODES, DevStack, default_state_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,6 +37,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="also run cert-manager's controllers (its CRDs installed) and let the bridge "
         "sign their CertificateRequests (--external-issuer true)",
+    )
+    up.add_argument(
+        "--temporal",
+        choices=TEMPORAL_MODES,
+        default="dev",
+        help="dev: Temporal's dev server with its UI (default); cluster: frontend, history, "
+        "matching and worker as separate temporal-server processes over PostgreSQL",
     )
     actions.add_parser("status", help="one line per server: address and health")
     actions.add_parser("env", help="print export lines for the running stack")
@@ -80,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             detach=args.detach,
             with_acmeflow=not args.servers_only,
             with_cert_manager=args.with_cert_manager,
+            temporal=args.temporal,
         )
     _require_manifest(state_dir)
     stack = DevStack.existing(state_dir)
@@ -94,11 +102,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _up(state_dir: Path, *, detach: bool, with_acmeflow: bool, with_cert_manager: bool) -> int:
+def _up(
+    state_dir: Path, *, detach: bool, with_acmeflow: bool, with_cert_manager: bool, temporal: str
+) -> int:
     if (state_dir / MANIFEST).exists():
         DevStack.existing(state_dir).down()
     stack = DevStack.create(
-        state_dir, with_acmeflow=with_acmeflow, with_cert_manager=with_cert_manager
+        state_dir,
+        with_acmeflow=with_acmeflow,
+        with_cert_manager=with_cert_manager,
+        temporal=temporal,
     )
     started = time.monotonic()
     try:
@@ -109,7 +122,7 @@ def _up(state_dir: Path, *, detach: bool, with_acmeflow: bool, with_cert_manager
     print(f"stack healthy in {time.monotonic() - started:.1f}s; state in {state_dir}")
     print_status(stack)
     print(
-        f"\nTemporal UI: {stack.info.temporal_ui_url}\n"
+        f"\nTemporal UI: {stack.info.temporal_ui_url or 'none (a cluster has no UI here)'}\n"
         f'Use it from a shell: eval "$(acmeflow dev env)"'
     )
     if detach:

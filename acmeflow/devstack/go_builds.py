@@ -64,6 +64,34 @@ def build_pebble(log: Path | None = None) -> float:
     return time.monotonic() - started
 
 
+HELM_PACKAGE = "helm.sh/helm/v3/cmd/helm"
+HELM_VERSION = "v3.22.0"
+"""Helm renders, lints and installs the chart in deploy/helm/acmeflow (tests/helm)."""
+
+
+def helm_binary() -> Path:
+    return cache_base() / "helm" / HELM_VERSION / "helm"
+
+
+def build_helm(log: Path | None = None) -> float:
+    """``go install`` Helm into the cache unless present; return seconds spent."""
+    target = helm_binary()
+    if target.is_file():
+        return 0.0
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="acmeflow-helm-") as tmp:
+        env_bin = Path(tmp) / "bin"
+        _go(
+            ["install", f"{HELM_PACKAGE}@{HELM_VERSION}"],
+            Path(tmp),
+            log,
+            extra_env={"GOBIN": str(env_bin), "GOFLAGS": "-buildvcs=false"},
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(env_bin / "helm"), target)
+    return time.monotonic() - started
+
+
 CERT_MANAGER_PROGRAM = Path(__file__).resolve().parents[2] / "deploy" / "cert-manager-controllers"
 DNS01_WEBHOOK_PROGRAM = Path(__file__).resolve().parents[2] / "deploy" / "dns01-webhook"
 """A cert-manager DNS webhook of acmeflow's own (cert-manager's webhook library, RFC 2136)."""
@@ -273,13 +301,74 @@ def build_kube_binaries(log: Path | None = None) -> float:
     return time.monotonic() - started
 
 
+TEMPORAL_SERVER_MODULE = "go.temporal.io/server"
+TEMPORAL_SERVER_VERSION = "v1.32.1"
+"""v1.32.2 asks for Go 1.26.10; v1.32.1 builds with the machine's Go 1.26.8."""
+TEMPORAL_SERVER_COMMANDS = {"cmd/server": "temporal-server", "cmd/tools/sql": "temporal-sql-tool"}
+
+
+def temporal_server_dir() -> Path:
+    """``<cache>/temporal-server/<version>/``: both binaries and the PostgreSQL schemas."""
+    return cache_base() / "temporal-server" / TEMPORAL_SERVER_VERSION
+
+
+def build_temporal_server(log: Path | None = None) -> float:
+    """Build temporal-server and temporal-sql-tool unless cached; return seconds spent.
+
+    The versioned PostgreSQL schema is copied out of the module beside them, so the
+    cluster never needs the Go module cache once built.
+    """
+    target = temporal_server_dir()
+    if (
+        all((target / name).is_file() for name in TEMPORAL_SERVER_COMMANDS.values())
+        and (target / "schema" / "visibility" / "versioned").is_dir()
+    ):
+        return 0.0
+    started = time.monotonic()
+    versioned = f"{TEMPORAL_SERVER_MODULE}@{TEMPORAL_SERVER_VERSION}"
+    with tempfile.TemporaryDirectory(prefix="acmeflow-temporal-") as tmp:
+        env_bin = Path(tmp) / "bin"
+        _go(
+            [
+                "install",
+                *(
+                    f"{TEMPORAL_SERVER_MODULE}/{path}@{TEMPORAL_SERVER_VERSION}"
+                    for path in TEMPORAL_SERVER_COMMANDS
+                ),
+            ],
+            Path(tmp),
+            log,
+            extra_env={"GOBIN": str(env_bin), "GOFLAGS": "-buildvcs=false"},
+        )
+        module = Path(
+            json.loads(_go(["mod", "download", "-json", versioned], Path(tmp), log))["Dir"]
+        )
+        target.mkdir(parents=True, exist_ok=True)
+        for path, name in TEMPORAL_SERVER_COMMANDS.items():
+            shutil.move(str(env_bin / Path(path).name), target / name)
+    for schema in ("temporal", "visibility"):
+        destination = target / "schema" / schema
+        shutil.rmtree(destination, ignore_errors=True)
+        shutil.copytree(module / "schema" / "postgresql" / "v12" / schema, destination)
+        for copied in destination.rglob("*"):
+            copied.chmod(0o755 if copied.is_dir() else 0o644)
+    return time.monotonic() - started
+
+
 if __name__ == "__main__":
     build_log = Path(tempfile.gettempdir()) / "acmeflow-go-build.log"
     seconds = build_pebble(build_log)
     print(f"pebble {PEBBLE_VERSION} ready at {pebble_binary()} ({seconds:.0f}s)")
+    seconds = build_helm(build_log)
+    print(f"helm {HELM_VERSION} ready at {helm_binary()} ({seconds:.0f}s)")
     seconds = build_kube_binaries(build_log)
     print(f"kubernetes {KUBE_VERSION} binaries ready in {cache_root()} ({seconds:.0f}s)")
     seconds = build_cert_manager(build_log)
     print(f"cert-manager controllers ready at {cert_manager_binary()} ({seconds:.0f}s)")
     seconds = build_dns01_webhook(build_log)
     print(f"DNS-01 webhook ready at {dns01_webhook_binary()} ({seconds:.0f}s)")
+    seconds = build_temporal_server(build_log)
+    print(
+        f"temporal-server {TEMPORAL_SERVER_VERSION} ready in {temporal_server_dir()}"
+        f" ({seconds:.0f}s)"
+    )

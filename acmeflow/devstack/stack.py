@@ -23,18 +23,27 @@ from acmeflow.devstack.go_builds import (
     build_dns01_webhook,
     build_kube_binaries,
     build_pebble,
+    build_temporal_server,
 )
 from acmeflow.devstack.kube import KubeEndpoints, etcd_process, kube_processes
 from acmeflow.devstack.moto import moto_process, moto_url
 from acmeflow.devstack.pebble import PebbleEndpoints, PebbleOptions, pebble_process, save_roots
+from acmeflow.devstack.postgres import postgres_process
 from acmeflow.devstack.powerdns import powerdns_process
-from acmeflow.devstack.processes import ServerProcess, free_port, stop_pid_file
+from acmeflow.devstack.processes import ServerProcess, free_low_port, free_port, stop_pid_file
 from acmeflow.devstack.solver import solver_process
+from acmeflow.devstack.temporal_cluster import (
+    HISTORY_SHARDS,
+    ClusterPorts,
+    TemporalCluster,
+    temporal_cluster,
+)
 from acmeflow.devstack.temporal_server import temporal_process
 from acmeflow.devstack.tls import create_ca
 
 MANIFEST = "stack.json"
 HEALTH_TIMEOUT_S = 120.0
+TEMPORAL_MODES = ("dev", "cluster")
 
 
 class Ports(BaseModel):
@@ -60,15 +69,39 @@ class Ports(BaseModel):
     moto: int = 0
     dns_webhook: int = 0
     """DNS-01 provider servers (issue 14); 0 in manifests written before they existed."""
+    postgres: int = 0
+    temporal_frontend_membership: int = 0
+    temporal_history: int = 0
+    temporal_history_membership: int = 0
+    temporal_matching: int = 0
+    temporal_matching_membership: int = 0
+    temporal_worker: int = 0
+    temporal_worker_membership: int = 0
+    """The Temporal cluster's (``--temporal cluster``); its frontend takes ``temporal``."""
+
+    def cluster(self) -> ClusterPorts:
+        return ClusterPorts(
+            frontend=self.temporal,
+            frontend_membership=self.temporal_frontend_membership,
+            frontend_http=self.temporal_http,
+            history=self.temporal_history,
+            history_membership=self.temporal_history_membership,
+            matching=self.temporal_matching,
+            matching_membership=self.temporal_matching_membership,
+            worker=self.temporal_worker,
+            worker_membership=self.temporal_worker_membership,
+        )
 
     @classmethod
     def allocate(cls) -> Ports:
         chosen: set[int] = set()
         values: dict[str, int] = {}
         for name in cls.model_fields:
-            port = free_port()
+            # Temporal stores membership ports in a smallint column.
+            pick = free_low_port if name.endswith("_membership") else free_port
+            port = pick()
             while port in chosen:
-                port = free_port()
+                port = pick()
             chosen.add(port)
             values[name] = port
         return cls(**values)
@@ -101,6 +134,8 @@ class StackInfo(BaseModel):
     """Whether the stack runs acmeflow's own worker and bridge (``acmeflow dev up``)."""
     with_cert_manager: bool = False
     """Whether it runs cert-manager's controllers, and the bridge signs CertificateRequests."""
+    temporal_mode: str = "dev"
+    """``dev`` (the dev server, with its UI) or ``cluster`` (four services over PostgreSQL)."""
     dns_webhook: DnsWebhookEndpoints | None = None
     """acmeflow's cert-manager DNS webhook (writes into BIND9); None in older manifests."""
     powerdns_address: str = ""
@@ -163,7 +198,11 @@ class DevStack:
         *,
         with_acmeflow: bool = False,
         with_cert_manager: bool = False,
+        temporal: str = "dev",
     ) -> None:
+        if temporal not in TEMPORAL_MODES:
+            raise ValueError(f"--temporal is one of {', '.join(TEMPORAL_MODES)}, not {temporal}")
+        self.temporal_mode = temporal
         self.state_dir = state_dir
         self.ports = ports
         self.with_acmeflow = with_acmeflow
@@ -184,13 +223,23 @@ class DevStack:
             tls_port=ports.pebble_tls,
             dns_address=dns.address,
         )
-        self.temporal = temporal_process(
-            state_dir,
-            port=ports.temporal,
-            ui_port=ports.temporal_ui,
-            metrics_port=ports.temporal_metrics,
-            http_port=ports.temporal_http,
-        )
+        self.cluster: TemporalCluster | None = None
+        if temporal == "cluster":
+            postgres, postgres_endpoints = postgres_process(state_dir, port=ports.postgres)
+            self.cluster = temporal_cluster(
+                state_dir, ports.cluster(), postgres_endpoints, depends_on=postgres
+            )
+            self.temporal_servers = [postgres, *self.cluster.services]
+        else:
+            self.temporal_servers = [
+                temporal_process(
+                    state_dir,
+                    port=ports.temporal,
+                    ui_port=ports.temporal_ui,
+                    metrics_port=ports.temporal_metrics,
+                    http_port=ports.temporal_http,
+                )
+            ]
         self.etcd = etcd_process(state_dir, client_port=ports.etcd, peer_port=ports.etcd_peer)
         kube_servers, kube = kube_processes(
             state_dir,
@@ -233,7 +282,8 @@ class DevStack:
             state_dir=self.state_dir,
             ports=self.ports,
             temporal_address=f"127.0.0.1:{self.ports.temporal}",
-            temporal_ui_url=f"http://127.0.0.1:{self.ports.temporal_ui}",
+            temporal_ui_url="" if self.cluster else f"http://127.0.0.1:{self.ports.temporal_ui}",
+            temporal_mode=self.temporal_mode,
             acme_directory_url=pebble.directory_url,
             acme_ca_bundle=self._tls_ca.cert_path,
             pebble_management_url=pebble.management_url,
@@ -264,7 +314,7 @@ class DevStack:
             self.powerdns,
             self.bind,
             self.pebble,
-            self.temporal,
+            *self.temporal_servers,
             self.etcd,
             *self.kube_servers,
             self.solver,
@@ -284,6 +334,11 @@ class DevStack:
             "powerdns": f"127.0.0.1:{ports.powerdns} (udp/tcp) api {self.info.powerdns_api_url}",
             "pebble": self.info.acme_directory_url,
             "temporal": f"{self.info.temporal_address} ui {self.info.temporal_ui_url}",
+            "postgres": f"127.0.0.1:{ports.postgres}",
+            "temporal-frontend": f"{self.info.temporal_address} (no UI)",
+            "temporal-history": f"127.0.0.1:{ports.temporal_history} ({HISTORY_SHARDS} shards)",
+            "temporal-matching": f"127.0.0.1:{ports.temporal_matching}",
+            "temporal-worker": f"127.0.0.1:{ports.temporal_worker}",
             "etcd": f"http://127.0.0.1:{ports.etcd}",
             "kube-apiserver": self.info.kube_server,
             "kube-controller-manager": f"https://127.0.0.1:{ports.kube_controller_manager}",
@@ -299,7 +354,12 @@ class DevStack:
 
     @classmethod
     def create(
-        cls, state_dir: Path, *, with_acmeflow: bool = False, with_cert_manager: bool = False
+        cls,
+        state_dir: Path,
+        *,
+        with_acmeflow: bool = False,
+        with_cert_manager: bool = False,
+        temporal: str = "dev",
     ) -> DevStack:
         state_dir.mkdir(parents=True, exist_ok=True)
         return cls(
@@ -307,6 +367,7 @@ class DevStack:
             Ports.allocate(),
             with_acmeflow=with_acmeflow,
             with_cert_manager=with_cert_manager,
+            temporal=temporal,
         )
 
     @classmethod
@@ -317,6 +378,7 @@ class DevStack:
             info.ports,
             with_acmeflow=info.with_acmeflow,
             with_cert_manager=info.with_cert_manager,
+            temporal=info.temporal_mode,
         )
 
     def up(self, timeout: float = HEALTH_TIMEOUT_S) -> StackInfo:
@@ -327,6 +389,9 @@ class DevStack:
         build_dns01_webhook(build_log)
         if self.with_cert_manager:
             build_cert_manager(build_log)
+        if self.cluster:
+            build_temporal_server(build_log)
+            self.cluster.prepare()
         self.info.http01_store.mkdir(parents=True, exist_ok=True)
         self.info.save()
         started = time.monotonic()
@@ -334,9 +399,14 @@ class DevStack:
             for server in self.servers:
                 for dependency in server.depends_on:
                     dependency.wait_healthy(remaining(started, timeout))
-                server.start()
+                if self.cluster and server is self.cluster.services[0]:
+                    self.cluster.set_up_schemas()
+                if server.popen is None:
+                    server.start()
             for server in self.servers:
                 server.wait_healthy(remaining(started, timeout))
+            if self.cluster:
+                self.cluster.register_namespace(remaining(started, timeout))
             save_roots(
                 PebbleEndpoints(
                     self.info.acme_directory_url,
@@ -361,7 +431,9 @@ class DevStack:
         """Stop every process this state directory recorded, by pid."""
         stopped = []
         pid_dir = self.state_dir / "pids"
-        for pid_path in sorted(pid_dir.glob("*.pid")) if pid_dir.exists() else []:
+        # PostgreSQL last: its SIGTERM shutdown waits for the cluster's connections to close.
+        pid_paths = sorted(pid_dir.glob("*.pid"), key=lambda p: (p.stem == "postgres", p.stem))
+        for pid_path in pid_paths if pid_dir.exists() else []:
             if stop_pid_file(pid_path):
                 stopped.append(pid_path.stem)
         return stopped
