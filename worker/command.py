@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 
+from acmeflow.plumbing.health_server import HealthServer, TemporalReadiness
 from acmeflow.plumbing.settings import add_config_flags
-from acmeflow.plumbing.temporal_connection import connect
+from acmeflow.plumbing.temporal_connection import connect, relayed_metrics_address
 from acmeflow.worker.build import build_worker
 from acmeflow.worker.config import WorkerConfig, load_config
 from acmeflow.worker.search_attribute_setup import ensure_search_attributes
@@ -33,7 +35,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 async def serve(args: argparse.Namespace) -> None:
     config = load_config(args)
+    temporal = TemporalReadiness(config.temporal_address)
+    health = HealthServer(
+        bind=config.metrics_bind, metrics_upstream=relayed_metrics_address(), checks=[temporal]
+    )
+    async with contextlib.AsyncExitStack() as serving:
+        if config.metrics_bind:
+            await serving.enter_async_context(health)
+        await poll(config, temporal, health)
+
+
+async def poll(config: WorkerConfig, temporal: TemporalReadiness, health: HealthServer) -> None:
     client = await connect(config)
+    temporal.client = client
     await ensure_search_attributes(client)
     worker = build_worker(client, config)
     stop = asyncio.Event()
@@ -48,6 +62,7 @@ async def serve(args: argparse.Namespace) -> None:
     )
     async with worker:
         await stop.wait()
+        health.shutting_down("draining running activities")
         log.info(
             "shutting down: letting running activities finish (up to %.0fs)",
             config.graceful_shutdown_s,

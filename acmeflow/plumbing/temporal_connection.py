@@ -1,13 +1,17 @@
 """Connect to Temporal as configured: plain (dev server), mTLS, or Temporal Cloud API key.
 
 With ``metrics_bind`` set, the client (and every worker built on it) runs on a Temporal
-``Runtime`` that serves Prometheus ``/metrics`` there: the SDK's own metrics and
-acmeflow's, one endpoint per process.
+``Runtime`` that serves Prometheus ``/metrics``: the SDK's own metrics and acmeflow's, one
+endpoint per process. The runtime binds an internal ``127.0.0.1`` port
+(:func:`relayed_metrics_address`); the process's health server
+(:mod:`acmeflow.plumbing.health_server`) relays ``/metrics`` from it on ``metrics_bind``
+next to ``/healthz`` and ``/readyz``, which the SDK's endpoint cannot serve.
 """
 
 from __future__ import annotations
 
 import functools
+import socket
 
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -35,6 +39,15 @@ def metrics_runtime(bind_address: str) -> Runtime:
     )
 
 
+@functools.cache
+def relayed_metrics_address() -> str:
+    """The internal ``127.0.0.1:port`` of this process's SDK metrics, picked once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return f"127.0.0.1:{port}"
+
+
 async def connect(config: TemporalSettings) -> Client:
     tls: TLSConfig | bool = False
     if config.uses_tls:
@@ -55,5 +68,5 @@ async def connect(config: TemporalSettings) -> Client:
         namespace=config.temporal_namespace,
         tls=tls,
         api_key=api_key,
-        runtime=metrics_runtime(config.metrics_bind) if config.metrics_bind else None,
+        runtime=metrics_runtime(relayed_metrics_address()) if config.metrics_bind else None,
     )

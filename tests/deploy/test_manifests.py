@@ -241,6 +241,18 @@ def test_the_solver_serves_where_http01_routes_lead(base: Rendered) -> None:
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
 
 
+@pytest.mark.parametrize("deployment", ["acmeflow-worker", "acmeflow-bridge"])
+def test_worker_and_bridge_probes_reach_the_port_their_args_bind(
+    base: Rendered, deployment: str
+) -> None:
+    container = base.container(deployment)
+    bind_port = int(settings(base, deployment).metrics_bind.rsplit(":", 1)[1])
+    [port] = container["ports"]
+    assert (port["name"], port["containerPort"]) == ("metrics", bind_port)
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+
+
 def test_temporal_tls_and_api_keys_come_from_optional_secrets(kubectl: Kubectl) -> None:
     composed = render_overlay(
         kubectl,
