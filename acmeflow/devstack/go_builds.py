@@ -47,26 +47,30 @@ def pebble_binary() -> Path:
 
 def build_pebble(log: Path | None = None) -> float:
     """``go install`` Pebble into the cache unless present; return seconds spent."""
-    target = pebble_binary()
+    return _go_install(PEBBLE_PACKAGE, PEBBLE_VERSION, pebble_binary(), log)
+
+
+def _go_install(package: str, version: str, target: Path, log: Path | None) -> float:
+    """``go install package@version`` as ``target`` unless it is there; seconds spent."""
     if target.is_file():
         return 0.0
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="acmeflow-pebble-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"acmeflow-{target.name}-") as tmp:
         env_bin = Path(tmp) / "bin"
         _go(
-            ["install", f"{PEBBLE_PACKAGE}@{PEBBLE_VERSION}"],
+            ["install", f"{package}@{version}"],
             Path(tmp),
             log,
             extra_env={"GOBIN": str(env_bin), "GOFLAGS": "-buildvcs=false"},
         )
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(env_bin / "pebble"), target)
+        shutil.move(str(env_bin / package.rsplit("/", 1)[-1]), target)
     return time.monotonic() - started
 
 
 HELM_PACKAGE = "helm.sh/helm/v3/cmd/helm"
 HELM_VERSION = "v3.22.0"
-"""Helm renders, lints and installs the chart in deploy/helm/acmeflow (tests/helm)."""
+"""Helm lints and renders the chart in deploy/helm/acmeflow (tests/helm)."""
 
 
 def helm_binary() -> Path:
@@ -75,21 +79,7 @@ def helm_binary() -> Path:
 
 def build_helm(log: Path | None = None) -> float:
     """``go install`` Helm into the cache unless present; return seconds spent."""
-    target = helm_binary()
-    if target.is_file():
-        return 0.0
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="acmeflow-helm-") as tmp:
-        env_bin = Path(tmp) / "bin"
-        _go(
-            ["install", f"{HELM_PACKAGE}@{HELM_VERSION}"],
-            Path(tmp),
-            log,
-            extra_env={"GOBIN": str(env_bin), "GOFLAGS": "-buildvcs=false"},
-        )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(env_bin / "helm"), target)
-    return time.monotonic() - started
+    return _go_install(HELM_PACKAGE, HELM_VERSION, helm_binary(), log)
 
 
 CERT_MANAGER_PROGRAM = Path(__file__).resolve().parents[2] / "deploy" / "cert-manager-controllers"
