@@ -86,6 +86,22 @@ def _certificate(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
     return found
 
 
+def _ready_at_revision(
+    kubectl: Kubectl, namespace: str, name: str, revision: int
+) -> dict[str, Any]:
+    """The Secret is written before the Certificate's status, so the revision is waited for."""
+    found: dict[str, Any] = wait_for(
+        lambda: (
+            (c := wait_for_ready(kubectl, "certificate", namespace, name))
+            and c["status"].get("revision") == revision
+            and c
+        ),
+        f"certificate {namespace}/{name} Ready at revision {revision}",
+        timeout_s=30,
+    )
+    return found
+
+
 def _orders(kubectl: Kubectl, namespace: str, certificate: str) -> list[dict[str, Any]]:
     """The Certificate's Order resources by revision, first first."""
     listed = json.loads(
@@ -197,8 +213,7 @@ def test_the_ca_window_sets_the_renewal_and_moving_it_renews_with_replaces(
 ) -> None:
     first, second = _renewed_through_ari(stack, kubectl, namespace, "ari")
 
-    certificate = wait_for_ready(kubectl, "certificate", namespace, "ari")
-    assert certificate["status"]["revision"] == 2
+    _ready_at_revision(kubectl, namespace, "ari", 2)
     old, new = _orders(kubectl, namespace, "ari")
     assert "replaces" not in _acme_order(stack, kubectl, namespace, old["status"]["url"], tmp_path)
     renewing = _acme_order(stack, kubectl, namespace, new["status"]["url"], tmp_path)
@@ -234,8 +249,7 @@ def test_a_replaces_the_ca_refuses_is_dropped_and_the_renewal_goes_on(
         "a third certificate, though the CA refused its replaces",
         timeout_s=60,
     )
-    certificate = wait_for_ready(kubectl, "certificate", namespace, "again")
-    assert certificate["status"]["revision"] == 3
+    certificate = _ready_at_revision(kubectl, namespace, "again", 3)
     assert "failedIssuanceAttempts" not in certificate["status"]
     orders = _orders(kubectl, namespace, "again")
     assert len(orders) == 3
