@@ -9,6 +9,7 @@ incarnations whose workflows still have to be cancelled. A watch on acmeflow's T
 (by label, ``tls_secrets``) queues the Certificate whose Secret a user changed or deleted.
 In external-issuer mode cert-manager's CertificateRequests are watched too
 (``certificate_requests``); a change to an Order one of them owns queues that request.
+With several replicas only the Lease holder reconciles and mirrors (``leader_election``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from acmeflow.k8s_bridge.event_recorder import EventRecorder
 from acmeflow.k8s_bridge.informer import Informer, Obj, OnChange
 from acmeflow.k8s_bridge.issuer_lookup import IssuerLookup
 from acmeflow.k8s_bridge.kube_api import KubeApi
+from acmeflow.k8s_bridge.leader_election import Leadership, SoleReplica
 from acmeflow.k8s_bridge.order_mirror import KubernetesOrderObserver
 from acmeflow.k8s_bridge.order_reconciler import OrderReconciler
 from acmeflow.k8s_bridge.order_workflows import OrderWorkflows
@@ -192,16 +194,29 @@ class Bridge:
             if certificate is not None:
                 self._submit((TLS_SECRET, certificate))
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, leadership: Leadership | None = None) -> None:
+        """Informers always (a standby keeps its cache warm); reconcilers, the sweep and the
+        progress mirrors only while ``leadership`` leads, handed over once they stopped."""
+        leadership = leadership or SoleReplica()
         self._loop = asyncio.get_running_loop()
         for informer in self.informers.values():
             threading.Thread(target=informer.run, name=informer.name, daemon=True).start()
-        for informer in self.informers.values():
-            if not await asyncio.to_thread(informer.wait_synced, SYNC_TIMEOUT_S):
-                raise RuntimeError(
-                    f"could not list {informer.name}; is the CRD installed, "
-                    "and may the bridge list and watch them?"
-                )
+        try:
+            for informer in self.informers.values():
+                if not await asyncio.to_thread(informer.wait_synced, SYNC_TIMEOUT_S):
+                    raise RuntimeError(
+                        f"could not list {informer.name}; is the CRD installed, "
+                        "and may the bridge list and watch them?"
+                    )
+            if not await leadership.acquire(stop):
+                return
+            await self._lead(stop, leadership)
+        finally:
+            for informer in self.informers.values():
+                informer.stop()
+        await leadership.release()
+
+    async def _lead(self, stop: asyncio.Event, leadership: Leadership) -> None:
         mirrors = [
             ObserverActivities(self._order_mirror),
             ResourceMirrors(self._api, self._events),
@@ -224,12 +239,12 @@ class Bridge:
                 for _ in range(self._config.reconcilers)
             ]
             tasks.append(asyncio.create_task(self._sweep()))
-            await stop.wait()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        for informer in self.informers.values():
-            informer.stop()
+            try:
+                await leadership.lead(stop)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     def _reconciler(self, kind: str) -> Callable[[str], Awaitable[float | None]]:
         if kind == Order.KIND:

@@ -5,25 +5,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
+import os
 import signal
 from collections.abc import Sequence
+
+from kubernetes.client import CoordinationV1Api
 
 from acmeflow.k8s_bridge.bridge import Bridge
 from acmeflow.k8s_bridge.config import BridgeConfig
 from acmeflow.k8s_bridge.informer import Informer
-from acmeflow.k8s_bridge.kube_api import load_kube_api
+from acmeflow.k8s_bridge.kube_api import KubeApi, load_kube_api
+from acmeflow.k8s_bridge.leader_election import (
+    Leadership,
+    LeadershipLost,
+    LeaseElection,
+    LeaseTimings,
+    SoleReplica,
+    new_identity,
+)
 from acmeflow.plumbing.health_server import (
     HealthServer,
     Readiness,
     ReadinessCheck,
     TemporalReadiness,
-    constant,
 )
 from acmeflow.plumbing.settings import add_config_flags, load_settings
 from acmeflow.plumbing.temporal_connection import connect, relayed_metrics_address
-
-ROLE = "leader (no election: one replica)"
-"""The bridge's role on /readyz: there is no leader election yet, so every replica leads."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,9 +54,36 @@ def informers_synced(informers: Sequence[Informer]) -> ReadinessCheck:
     return check
 
 
+def leadership_of(config: BridgeConfig, api: KubeApi) -> Leadership:
+    if not config.leader_elect:
+        return SoleReplica()
+    return LeaseElection(
+        CoordinationV1Api(api.api_client),
+        namespace=config.leader_election_namespace,
+        name=config.leader_election_lease,
+        identity=new_identity(),
+        timings=LeaseTimings(
+            lease_duration_s=config.leader_election_lease_duration_s,
+            renew_deadline_s=config.leader_election_renew_deadline_s,
+            retry_period_s=config.leader_election_retry_period_s,
+        ),
+    )
+
+
+def role(leadership: Leadership) -> ReadinessCheck:
+    """Leader or standby, as of now; a standby is ready (it takes over warm)."""
+
+    async def check() -> Readiness:
+        return Readiness("role", True, leadership.role())
+
+    return check
+
+
 async def serve(config: BridgeConfig) -> None:
     client = await connect(config)
-    bridge = Bridge(config, load_kube_api(config.kubeconfig), client)
+    api = load_kube_api(config.kubeconfig)
+    leadership = leadership_of(config, api)
+    bridge = Bridge(config, api, client)
     temporal = TemporalReadiness(config.temporal_address)
     temporal.client = client
     health = HealthServer(
@@ -57,7 +92,7 @@ async def serve(config: BridgeConfig) -> None:
         checks=[
             temporal,
             informers_synced(list(bridge.informers.values())),
-            constant("role", ROLE),
+            role(leadership),
         ],
     )
     stop = asyncio.Event()
@@ -72,9 +107,19 @@ async def serve(config: BridgeConfig) -> None:
     async with contextlib.AsyncExitStack() as serving:
         if config.metrics_bind:
             await serving.enter_async_context(health)
-        await bridge.run(stop)
+        await bridge.run(stop, leadership)
 
 
 def run(args: argparse.Namespace) -> int:
-    asyncio.run(serve(load_settings(BridgeConfig, args)))
+    """0 after SIGTERM; 1 when the Lease was lost (logged), so the replica restarts.
+
+    After a lost Lease the process ends at once, as client-go's does: its informer threads
+    may still be logging, and a daemon thread writing to stderr while the interpreter
+    finalizes aborts it (SIGABRT) instead of exiting 1.
+    """
+    try:
+        asyncio.run(serve(load_settings(BridgeConfig, args)))
+    except LeadershipLost:
+        logging.shutdown()
+        os._exit(1)
     return 0

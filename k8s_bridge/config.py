@@ -35,3 +35,16 @@ class BridgeConfig(TemporalSettings):
     external_issuer: bool = False
     """Sign cert-manager CertificateRequests whose issuerRef group is acmeflow.io (needs
     cert-manager's CRDs); when off, CertificateRequests are neither listed nor watched."""
+    leader_elect: bool = False
+    """Run as one of several replicas: only the holder of a coordination.k8s.io Lease
+    reconciles and mirrors; the others stand by, warm. Off: this replica always leads."""
+    leader_election_lease: str = "acmeflow-bridge"
+    """Name of the Lease the replicas compete for."""
+    leader_election_namespace: str = "acmeflow"
+    """Namespace of the Lease (in-cluster: the pod's namespace, from the downward API)."""
+    leader_election_lease_duration_s: int = 15
+    """How long standbys wait after the last renewal they saw before taking the Lease."""
+    leader_election_renew_deadline_s: float = 10.0
+    """How long the leader keeps failing to renew before it stops leading (and exits)."""
+    leader_election_retry_period_s: float = 2.0
+    """Pause between attempts to acquire or renew the Lease."""

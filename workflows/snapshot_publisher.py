@@ -35,6 +35,9 @@ from acmeflow.contracts.progress import EventReason, EventType, ObjectKind, Orde
 from acmeflow.workflows.retry_policies import DELIVERY
 
 DELIVERY_ATTEMPT: Final = timedelta(minutes=2)
+DELIVERY_START_TO_CLOSE: Final = timedelta(seconds=10)
+"""One mirror write takes well under a second; a bridge killed mid-write is retried on the
+replica that takes over its Lease after this long."""
 MAX_REDELIVERY_PAUSE: Final = timedelta(hours=1)
 
 
@@ -141,7 +144,7 @@ class SnapshotPublisher(Generic[S]):
                 self._activity,
                 self._envelope(copy.deepcopy(self._snapshot)),
                 task_queue=self._task_queue,
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=DELIVERY_START_TO_CLOSE,
                 schedule_to_close_timeout=DELIVERY_ATTEMPT,
                 retry_policy=DELIVERY,
                 summary=f"{self._activity} v{version}",

@@ -64,15 +64,6 @@ class TemporalReadiness:
         return Readiness("temporal", True, f"connected to {self.address}")
 
 
-def constant(name: str, detail: str) -> ReadinessCheck:
-    """A line that is always ready, e.g. the bridge's role."""
-
-    async def check() -> Readiness:
-        return Readiness(name, True, detail)
-
-    return check
-
-
 class HealthServer:
     """Serves /metrics (relayed), /healthz and /readyz on ``bind`` (``host:port``)."""
 

@@ -108,6 +108,8 @@ def test_the_base_installs_crds_rbac_and_three_components(base: Rendered) -> Non
         ("ConfigMap", "acmeflow-temporal"),
         ("Role", "acmeflow-worker"),
         ("RoleBinding", "acmeflow-worker"),
+        ("Role", "acmeflow-bridge"),  # its Lease
+        ("RoleBinding", "acmeflow-bridge"),
         ("Service", "acmeflow-solver"),
         *{
             (kind, account)

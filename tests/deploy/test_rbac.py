@@ -118,6 +118,8 @@ MAY: dict[str, list[Check]] = {
         *_each("create patch", "events", ANY),
         # acmeflow's TLS Secrets, by label, to reissue one a user deleted or spoilt.
         *_each("list watch", "secrets", ALL),
+        # Leader election of the replicas, on a Lease in acmeflow's namespace.
+        *_each("get create update", "leases.coordination.k8s.io", NAMESPACE),
     ],
     "acmeflow-solver": _each("get list watch", "challenges.acmeflow.io", ALL),
 }
@@ -148,6 +150,9 @@ MAY_NOT: dict[str, list[Check]] = {
         *_each("patch update delete", "issuers.acmeflow.io certificates.acmeflow.io", ANY),
         ("patch", "clusterissuers.acmeflow.io", ALL),
         ("create", "certificates.acmeflow.io", ANY),
+        # Leases only in acmeflow's namespace: no other controller's election to disturb.
+        *_each("update delete", "leases.coordination.k8s.io", ANY),
+        ("delete", "leases.coordination.k8s.io", NAMESPACE),
         ("create", "ingresses.networking.k8s.io", ANY),
         ("create", "services", ANY),
         ("delete", "events", ANY),
