@@ -124,3 +124,16 @@ def test_dns01_providers_benchmark(stack: StackInfo) -> None:
     for name, sizes in figures["providers"].items():
         assert sizes["1"]["ready"] == 1, (name, sizes)
         assert sizes["1"]["time_to_ready_p50_s"] > 0, name
+
+
+def test_sizing_benchmark() -> None:
+    """Issuance, quiet rounds and a renewal of all: each Certificate woke once per round,
+    each phase wrote history and cost actions, and both fleet sizes are derived."""
+    figures = _run("bench/sizing.py", "--certificates", "2", "--rounds", "2")
+    assert figures["issuance"]["per"] == figures["renewal"]["per"] == 2
+    assert figures["quiet"]["per"] == 4, "each Certificate should run one round per wake"
+    for phase in ("issuance", "quiet", "renewal"):
+        for key in ("cpu_ms_per", "actions_per", "history_kb_per"):
+            assert figures[phase][key] > 0, (phase, key)
+    assert [d["certificates"] for d in figures["derived"]] == [10_000, 100_000]
+    assert figures["derived"][1]["actions_per_month"] > figures["derived"][0]["actions_per_month"]
