@@ -301,37 +301,38 @@ class LeaseElection:
         lease.spec = claimed(
             lease.spec, self.identity, self._timings.lease_duration_s, datetime.now(UTC)
         )
-        try:  # metadata.resourceVersion as read: a 409 if someone wrote since
-            written = self._api.replace_namespaced_lease(
+        # metadata.resourceVersion as read: a 409 if someone wrote since
+        return self._written(
+            "writing",
+            lambda: self._api.replace_namespaced_lease(
                 self._name, self._namespace, lease, _request_timeout=timeout
-            )
-        except ApiException as error:
-            if error.status != 409:
-                log.warning("Lease %s: writing failed: %s", self.lease, error.reason)
-            return False
-        except _API_ERRORS as error:
-            log.warning("Lease %s: writing failed: %s", self.lease, error)
-            return False
-        self._see(written.spec)
-        return True
+            ),
+        )
 
     def _create(self, timeout: float) -> bool:
         lease = client.V1Lease(
             metadata=client.V1ObjectMeta(name=self._name, namespace=self._namespace),
             spec=claimed(None, self.identity, self._timings.lease_duration_s, datetime.now(UTC)),
         )
-        try:
-            created = self._api.create_namespaced_lease(
+        return self._written(
+            "creating",
+            lambda: self._api.create_namespaced_lease(
                 self._namespace, lease, _request_timeout=timeout
-            )
+            ),
+        )
+
+    def _written(self, what: str, write: Callable[[], client.V1Lease]) -> bool:
+        """One write of the Lease; False when it failed (a 409: someone wrote first)."""
+        try:
+            lease = write()
         except ApiException as error:
             if error.status != 409:
-                log.warning("Lease %s: creating failed: %s", self.lease, error.reason)
+                log.warning("Lease %s: %s failed: %s", self.lease, what, error.reason)
             return False
         except _API_ERRORS as error:
-            log.warning("Lease %s: creating failed: %s", self.lease, error)
+            log.warning("Lease %s: %s failed: %s", self.lease, what, error)
             return False
-        self._see(created.spec)
+        self._see(lease.spec)
         return True
 
     def _see(self, spec: client.V1LeaseSpec | None) -> None:

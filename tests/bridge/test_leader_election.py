@@ -145,6 +145,15 @@ def leader_identity(replica: Replica) -> str:
     return role.removeprefix("leader (").removesuffix(")")
 
 
+def leader_and_standby(start_replica: Start) -> tuple[Replica, str, Replica]:
+    """A first replica leading (with its identity), and a second one ready as its standby."""
+    first = start_replica("first")
+    leader = leader_identity(first)
+    second = start_replica("second")
+    wait_for(lambda: second.role() == f"standby (leader: {leader})", "a ready standby")
+    return first, leader, second
+
+
 def new_holder(kubectl: Kubectl, namespace: str, lease: str, former: str) -> str:
     """The next holder the Lease names after ``former`` (polled every 0.1 s)."""
     found: str = wait_for(
@@ -202,10 +211,7 @@ def secret_names(kubectl: Kubectl, namespace: str, secret: str) -> list[str]:
 def test_one_leads_and_the_standby_takes_over_a_killed_leaders_orders(
     kubectl: Kubectl, namespace: str, lease: str, order_worker: None, start_replica: Start
 ) -> None:
-    first = start_replica("first")
-    leader = leader_identity(first)
-    second = start_replica("second")
-    wait_for(lambda: second.role() == f"standby (leader: {leader})", "a ready standby")
+    first, leader, second = leader_and_standby(start_replica)
     assert holder(kubectl, namespace, lease) == leader
     assert first.role() == f"leader ({leader})"
     transitions = lease_spec(kubectl, namespace, lease)["leaseTransitions"]
@@ -255,10 +261,7 @@ def test_one_leads_and_the_standby_takes_over_a_killed_leaders_orders(
 def test_sigterm_releases_the_lease_and_the_standby_takes_over_at_once(
     kubectl: Kubectl, namespace: str, lease: str, start_replica: Start
 ) -> None:
-    first = start_replica("first")
-    leader = leader_identity(first)
-    second = start_replica("second")
-    wait_for(lambda: second.role() == f"standby (leader: {leader})", "a ready standby")
+    first, leader, second = leader_and_standby(start_replica)
 
     # A frozen standby cannot take the Lease: what SIGTERM leaves behind stays to be seen.
     second.signal(signal.SIGSTOP)
@@ -292,10 +295,7 @@ def test_sigterm_releases_the_lease_and_the_standby_takes_over_at_once(
 def test_a_frozen_leader_is_replaced_and_exits_when_it_wakes(
     kubectl: Kubectl, namespace: str, lease: str, start_replica: Start
 ) -> None:
-    first = start_replica("first")
-    leader = leader_identity(first)
-    second = start_replica("second")
-    wait_for(lambda: second.role() == f"standby (leader: {leader})", "a ready standby")
+    first, leader, second = leader_and_standby(start_replica)
 
     first.signal(signal.SIGSTOP)  # alive but silent: a hung node, a long GC pause
     frozen = time.monotonic()
