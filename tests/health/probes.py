@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+
+
+def answered(
+    bind: str, path: str, status: int, process: subprocess.Popen[bytes]
+) -> Callable[[], str | None]:
+    """A probe for wait_for: the body once ``path`` answers ``status``."""
+
+    def probe() -> str | None:
+        assert process.poll() is None, f"the process exited {process.returncode}"
+        reply = get(bind, path)
+        return reply[1] if reply and reply[0] == status else None
+
+    return probe
 
 
 def get(bind: str, path: str, timeout: float = 5.0) -> tuple[int, str] | None:

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ import pytest
 from acmeflow.devstack.processes import free_port
 from acmeflow.devstack.stack import StackInfo
 from tests.bridge.bridge_harness import BridgeProcess, wait_for
-from tests.health.probes import TcpRelay, get
+from tests.health.probes import TcpRelay, answered, get
 from tests.k8s.kube_helpers import Kubectl, install_acmeflow_crds
 from tests.orders.durability_workers import WorkerProcess, start_worker
 from tests.prometheus_text import scrape, total
@@ -29,19 +29,6 @@ BRIDGE_GRACE_S = 30  # terminationGracePeriodSeconds of deploy/base/bridge.yaml
 def sigterm_exit_code(popen: subprocess.Popen[bytes], grace_s: float) -> int:
     os.killpg(popen.pid, signal.SIGTERM)
     return popen.wait(grace_s)
-
-
-def answered(
-    bind: str, path: str, status: int, process: subprocess.Popen[bytes]
-) -> Callable[[], str | None]:
-    """A probe for wait_for: the body once ``path`` answers ``status``."""
-
-    def probe() -> str | None:
-        assert process.poll() is None, f"the process exited {process.returncode}"
-        reply = get(bind, path)
-        return reply[1] if reply and reply[0] == status else None
-
-    return probe
 
 
 def health_worker(stack: StackInfo, log_dir: Path, temporal: str, bind: str) -> WorkerProcess:
