@@ -18,10 +18,18 @@ process, since all of them share the machine's cores; for acmeflow the workflow
 histories tell where each order's time went. The worker runs with its bytecode cached
 (as in an installed image) even where ``PYTHONDONTWRITEBYTECODE`` is set.
 
+For the concurrent acmeflow phase it also shows what each order cost Temporal: workflow
+tasks, history events, activity tasks and attempts, markers, timers and history bytes
+(which payloads they are), and Temporal's own task queue and persistence counters.
+``--profile`` samples the worker with py-spy during that phase and prints where its CPU
+went; ``--unsandboxed`` runs the worker's workflow code outside the sandbox
+(``bench/unsandboxed_worker.py``), to measure what the sandbox costs.
+
 It prints figures, not verdicts of a test; the last line is one JSON object.
 
     .venv/bin/python bench/orders.py [--sequential 20] [--concurrent 200] [--state-dir DIR]
-                                     [--worker-module MODULE]
+                                     [--worker-module MODULE] [--unsandboxed]
+                                     [--profile] [--profile-dir DIR]
 """
 
 from __future__ import annotations
@@ -57,9 +65,19 @@ from harness.acmeflow_api import (
     StackInfo,
     single_name_csr,
 )
-from harness.figures import NAN, mean_breakdown, mean_of, p50, p95, print_breakdown
-from harness.histories import WORKFLOW_RUN, history_breakdown
+from harness.burst_profile import Profile, Recording, print_profile, profile_figures
+from harness.figures import NAN, mean_breakdown, mean_of, p50, p95, print_breakdown, print_top
+from harness.histories import HISTORY_FETCHES, WORKFLOW_RUN, history_breakdown
+from harness.order_costs import RunCosts, total_costs
 from harness.processes import cpu_sample, proc_status_kb, record_cpu
+from harness.server_counters import (
+    GROUPED_BY,
+    ServerCounters,
+    counters_of,
+    parse_samples,
+    print_task_queues,
+    temporal_metrics,
+)
 from harness.stack import (
     acmeflow_stack,
     argument_parser,
@@ -69,7 +87,7 @@ from harness.stack import (
 )
 from josepy.jwa import ES256
 from josepy.jwk import JWKEC
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 
 LATENCY_TARGET = 1.0
 """acmeflow's median latency may be at most this multiple of the plain client's."""
@@ -86,6 +104,14 @@ WARM_UP_TIMEOUT_S = 120.0
 PLAIN_FAILURES = (acme_errors.Error, messages.Error, requests.RequestException)
 SERVERS = ("temporal", "pebble", "http01-solver", "bind9")
 """The stack's processes an order here uses (the stack's own worker and bridge idle)."""
+BENCH_DIR = Path(__file__).resolve().parent
+UNSANDBOXED_WORKER = "unsandboxed_worker"
+"""The module under ``bench/`` that runs the worker without the workflow sandbox."""
+TEMPORAL_METRICS = {
+    m for metrics in GROUPED_BY.values() for m in metrics if not m.startswith("apiserver_")
+}
+TOP_PAYLOADS = 24
+"""Payload kinds and JSON fields printed, and kept in the JSON line, per order."""
 
 
 # -- the orders ------------------------------------------------------------------------
@@ -120,6 +146,12 @@ class Phase:
     """CPU seconds of every process not watched (other users of the machine)."""
     machine_busy: float = 0.0
     breakdown: dict[str, float] = field(default_factory=dict)
+    costs: RunCosts | None = None
+    """What the phase's workflow runs cost Temporal, from their histories (acmeflow)."""
+    temporal_counters: ServerCounters | None = None
+    """Temporal's own counters, how much each grew during the phase (acmeflow, at once)."""
+    profile: Profile | None = None
+    """The worker's CPU by function, sampled during the phase (``--profile``)."""
 
     @property
     def p50(self) -> float:
@@ -166,7 +198,20 @@ class PlainOrders:
         net = self._network(None)
         self._directory = acme_client.ClientV2.get_directory(stack.acme_directory_url, net)
         registration = messages.NewRegistration.from_data(terms_of_service_agreed=True)
-        self._account = acme_client.ClientV2(self._directory, net).new_account(registration)
+        self._account = self._register(acme_client.ClientV2(self._directory, net), registration)
+
+    @staticmethod
+    def _register(
+        client: acme_client.ClientV2, registration: messages.NewRegistration
+    ) -> messages.RegistrationResource:
+        """Pebble rejects 5% of nonces and ``acme`` retries once: a few tries, as the warm-up."""
+        for _ in range(WARM_UP_TRIES - 1):
+            try:
+                return client.new_account(registration)
+            except messages.Error as error:
+                if error.code != "badNonce":
+                    raise
+        return client.new_account(registration)
 
     def _network(self, account: messages.RegistrationResource | None) -> acme_client.ClientNetwork:
         return acme_client.ClientNetwork(
@@ -248,6 +293,8 @@ class WorkerProcess:
         # set: the sandbox imports the workflow module anew for every workflow run.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = str(work_dir / "pycache")
+        # Bench-only worker modules (``--unsandboxed``) live beside this script.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH_DIR), env.get("PYTHONPATH")]))
         log_path = work_dir / "worker.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -313,13 +360,20 @@ class AcmeflowOrders:
             return f"{request.name}: no certificate"
         return time.monotonic() - started
 
-    async def time_spent(self, orders: list[OrderRequest]) -> dict[str, float]:
-        """Mean seconds per order of each kind of interval, read from the histories."""
-        breakdowns = []
-        for order in orders:
-            history = await self._client.get_workflow_handle(workflow_id(order)).fetch_history()
-            breakdowns.append(history_breakdown(history))
-        return mean_breakdown(breakdowns)
+    async def histories(self, orders: list[OrderRequest]) -> list[WorkflowHistory]:
+        """Each order's workflow history, a few fetched at once."""
+        limit = asyncio.Semaphore(HISTORY_FETCHES)
+
+        async def one(order: OrderRequest) -> WorkflowHistory:
+            async with limit:
+                return await self._client.get_workflow_handle(workflow_id(order)).fetch_history()
+
+        return list(await asyncio.gather(*(one(order) for order in orders)))
+
+
+def time_spent(histories: list[WorkflowHistory]) -> dict[str, float]:
+    """Mean seconds per order of each kind of interval, read from the histories."""
+    return mean_breakdown([history_breakdown(history) for history in histories])
 
 
 def workflow_id(request: OrderRequest) -> str:
@@ -350,6 +404,7 @@ class Results:
     sequential: dict[str, Phase] = field(default_factory=dict)
     concurrent: dict[str, Phase] = field(default_factory=dict)
     worker_peak_rss_mb: float = 0.0
+    worker_module: str = ""
 
 
 @dataclass
@@ -361,6 +416,12 @@ class Contenders:
     worker: WorkerProcess
     loop: asyncio.AbstractEventLoop
     pids: dict[str, int]
+    stack: StackInfo
+    work_dir: Path
+    profile: bool = False
+    """Sample the worker with py-spy during the concurrent acmeflow phase."""
+    profile_dir: Path | None = None
+    """Where py-spy's collapsed stacks are kept (else the run's temporary directory)."""
 
     def warm_up(self, run: str) -> None:
         """One order each, not measured: registers the accounts, proves the worker works."""
@@ -390,20 +451,49 @@ class Contenders:
         flow_run = acmeflow_concurrent if at_once else acmeflow_sequential
         plain = record(Phase("plain"), self.pids, lambda: plain_run(self.plain, plain_orders))
         print_phase(mode, plain)
-        flow = record(
-            Phase("acmeflow"),
-            self.pids,
-            lambda: self.loop.run_until_complete(flow_run(self.acmeflow, flow_orders)),
+        counters_before = temporal_counters(self.stack) if at_once else None
+        recording = (
+            Recording.start(self.worker.pid, self.profile_dir or self.work_dir, "worker-burst")
+            if at_once and self.profile
+            else None
         )
-        flow.breakdown = self.loop.run_until_complete(self.acmeflow.time_spent(flow_orders))
+        try:
+            flow = record(
+                Phase("acmeflow"),
+                self.pids,
+                lambda: self.loop.run_until_complete(flow_run(self.acmeflow, flow_orders)),
+            )
+        finally:
+            profile = recording.stop() if recording is not None else None
+        flow.profile = profile
+        if counters_before is not None:
+            flow.temporal_counters = counters_before.increase_to(temporal_counters(self.stack))
+        histories = self.loop.run_until_complete(self.acmeflow.histories(flow_orders))
+        flow.breakdown = time_spent(histories)
+        flow.costs = total_costs(histories)
         if flow.latencies:
             flow.breakdown[CLIENT_SIDE] = mean_of(flow.latencies) - flow.breakdown[WORKFLOW_RUN]
         print_phase(mode, flow)
         return {"plain": plain, "acmeflow": flow}
 
 
+def temporal_counters(stack: StackInfo) -> ServerCounters:
+    """Temporal's counters now (task queues, persistence); empty if it did not answer."""
+    try:
+        return counters_of(parse_samples(temporal_metrics(stack), TEMPORAL_METRICS))
+    except OSError:
+        return ServerCounters()
+
+
 def benchmark(
-    stack: StackInfo, *, sequential: int, concurrent: int, worker_module: str, work_dir: Path
+    stack: StackInfo,
+    *,
+    sequential: int,
+    concurrent: int,
+    worker_module: str,
+    work_dir: Path,
+    profile: bool = False,
+    profile_dir: Path | None = None,
 ) -> Results:
     run = uuid.uuid4().hex[:6]
     print(f"run {run}: Pebble {stack.acme_directory_url}, Temporal {stack.temporal_address}")
@@ -416,7 +506,7 @@ def benchmark(
         stack, task_queue=f"bench-{run}", module=worker_module, work_dir=work_dir
     )
     loop = asyncio.new_event_loop()
-    results = Results()
+    results = Results(worker_module=worker_module)
     try:
         temporal = loop.run_until_complete(
             Client.connect(stack.temporal_address, namespace=stack.temporal_namespace)
@@ -428,6 +518,10 @@ def benchmark(
             worker=worker,
             loop=loop,
             pids={"worker": worker.pid, "bench": os.getpid(), **stack_pids(stack, SERVERS)},
+            stack=stack,
+            work_dir=work_dir,
+            profile=profile,
+            profile_dir=profile_dir,
         )
         contenders.warm_up(run)
         results.sequential = contenders.measure(
@@ -479,13 +573,87 @@ def print_phase(mode: str, phase: Phase) -> None:
         )
     for failure in phase.failures[:5]:
         print(f"      failed: {failure}", flush=True)
+    if phase.costs is not None and mode == "concurrent":
+        print_costs(phase.costs)
+    if phase.temporal_counters is not None:
+        print_temporal_counters(phase.temporal_counters, per=phase.costs.runs if phase.costs else 1)
+    if phase.profile is not None:
+        print_profile("where the worker's CPU went in this phase (py-spy):", phase.profile)
+
+
+def print_costs(costs: RunCosts) -> None:
+    """Per order: what the workflow runs cost Temporal, and which payloads the bytes are."""
+    counts = costs.per_run(costs.counts)
+    print(f"what each order cost Temporal, mean of {costs.runs} workflow histories:")
+    print("  " + ", ".join(f"{name} {value:.1f}" for name, value in counts.items()))
+    print(
+        "  activities scheduled: "
+        + ", ".join(
+            f"{name} {value:.1f}" for name, value in costs.per_run(costs.activities).items()
+        )
+    )
+    print_top(
+        "history bytes per order by payload (event envelopes: the rest of each event):",
+        dict(costs.payload_bytes),
+        costs.runs,
+        unit=" B",
+        top=TOP_PAYLOADS,
+    )
+    print_top(
+        "history bytes per order by JSON field of a payload (fields overlap their parents):",
+        dict(costs.field_bytes),
+        costs.runs,
+        unit=" B",
+        top=TOP_PAYLOADS,
+    )
+
+
+def print_temporal_counters(counters: ServerCounters, *, per: int) -> None:
+    calls, latency_s = counters["persistence_latency_count"], counters["persistence_latency_sum"]
+    print_top("Temporal persistence calls per order:", calls, per, top=8)
+    print_top("Temporal persistence time per order (sum of latencies):", latency_s, per, unit=" s")
+    print_task_queues(counters)
 
 
 def verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
 
-def summary(results: Results) -> dict[str, float | int]:
+def per_order_figures(phase: Phase) -> dict[str, Any]:
+    """The concurrent acmeflow phase's costs per order, for the JSON line."""
+    issued = max(1, len(phase.latencies))
+    figures: dict[str, Any] = {
+        f"acmeflow_{name}_cpu_ms_per_order": round(1000 * phase.cpu_s.get(name, NAN) / issued, 1)
+        for name in ("worker", "temporal", "bench")
+    }
+    if phase.costs is not None:
+        costs = phase.costs
+        counts = costs.per_run(costs.counts)
+        figures["per_order"] = {name: round(value, 2) for name, value in counts.items()}
+        activities = costs.per_run(costs.activities)
+        figures["activities_per_order_by_type"] = {k: round(v, 2) for k, v in activities.items()}
+        for key, counter in (
+            ("history_bytes_per_order_by_payload", costs.payload_bytes),
+            ("history_bytes_per_order_by_field", costs.field_bytes),
+        ):
+            top = sorted(costs.per_run(counter).items(), key=lambda item: -item[1])
+            figures[key] = {name: round(value) for name, value in top[:TOP_PAYLOADS]}
+    if phase.temporal_counters is not None:
+        counters, per = phase.temporal_counters, max(1, phase.costs.runs if phase.costs else 1)
+        tasks = counters["task_schedule_to_start_latency_count"]
+        figures["temporal_per_order"] = {
+            "persistence_calls": round(
+                sum(counters["persistence_latency_count"].values()) / per, 1
+            ),
+            "persistence_s": round(sum(counters["persistence_latency_sum"].values()) / per, 4),
+            "tasks_started": {queue: round(n / per, 2) for queue, n in tasks.items()},
+        }
+    if phase.profile is not None:
+        figures["worker_profile"] = profile_figures(phase.profile)
+    return figures
+
+
+def summary(results: Results) -> dict[str, Any]:
     seq, con = results.sequential, results.concurrent
     latency_ratio = seq["acmeflow"].p50 / seq["plain"].p50
     throughput_ratio = con["acmeflow"].per_s / con["plain"].per_s
@@ -507,10 +675,14 @@ def summary(results: Results) -> dict[str, float | int]:
         "concurrent": len(con["plain"].latencies) + len(con["plain"].failures),
         "acmeflow_failures": len(seq["acmeflow"].failures) + len(con["acmeflow"].failures),
         "plain_failures": len(seq["plain"].failures) + len(con["plain"].failures),
+        "worker_module": results.worker_module,
+        "machine_busy_concurrent_acmeflow": round(con["acmeflow"].machine_busy, 3),
+        "other_cpu_s_concurrent_acmeflow": round(con["acmeflow"].other_cpu_s, 1),
+        **per_order_figures(con["acmeflow"]),
     }
 
 
-def print_summary(figures: dict[str, float | int]) -> None:
+def print_summary(figures: dict[str, Any]) -> None:
     latency_ratio, throughput_ratio = figures["latency_ratio"], figures["throughput_ratio"]
     print(
         f"(a) latency, p50 of {figures['sequential']} orders one after another: "
@@ -543,6 +715,21 @@ def main() -> int:
         default="acmeflow.cli",
         help="run the worker as `python -m MODULE worker ...` (to try a patched worker)",
     )
+    parser.add_argument(
+        "--unsandboxed",
+        action="store_true",
+        help=f"run workflow code outside the sandbox (--worker-module {UNSANDBOXED_WORKER})",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the worker with py-spy during the concurrent acmeflow phase",
+    )
+    parser.add_argument(
+        "--profile-dir",
+        type=Path,
+        help="keep py-spy's collapsed stacks (worker-burst.collapsed) in this directory",
+    )
     args = parser.parse_args()
     stop_on_sigterm()
     with (
@@ -553,8 +740,10 @@ def main() -> int:
             stack,
             sequential=args.sequential,
             concurrent=args.concurrent,
-            worker_module=args.worker_module,
+            worker_module=UNSANDBOXED_WORKER if args.unsandboxed else args.worker_module,
             work_dir=Path(work_dir),
+            profile=args.profile or args.profile_dir is not None,
+            profile_dir=args.profile_dir,
         )
     print_summary(summary(results))
     return 0

@@ -33,6 +33,7 @@ def test_order_benchmark(stack: StackInfo) -> None:
         "2",
         "--concurrent",
         "3",
+        "--profile",
         "--state-dir",
         str(stack.state_dir),
     )
@@ -47,6 +48,27 @@ def test_order_benchmark(stack: StackInfo) -> None:
     ):
         assert figures[key] > 0, key
     assert figures["acmeflow_failures"] == 0
+    # What each order of the burst cost Temporal, read from its history.
+    per_order = figures["per_order"]
+    for key in ("workflow_tasks", "history_events", "activities_scheduled", "history_bytes"):
+        assert per_order[key] > 0, key
+    assert per_order["activity_attempts"] >= per_order["activities_scheduled"]
+    assert figures["history_bytes_per_order_by_payload"]["workflow input"] > 0
+    assert figures["temporal_per_order"]["persistence_calls"] > 0
+    assert figures["acmeflow_worker_cpu_ms_per_order"] > 0
+    # py-spy sampled the worker during the burst; workflow code ran in the sandbox ...
+    assert figures["worker_profile"]["samples"] > 0
+    assert "workflow sandbox" in figures["worker_profile"]["area_total"]
+    # ... and ``--unsandboxed`` runs the same orders without it.
+    unsandboxed = _run(
+        "bench/orders.py",
+        *("--sequential", "1", "--concurrent", "3", "--profile", "--unsandboxed"),
+        *("--state-dir", str(stack.state_dir)),
+    )
+    assert unsandboxed["acmeflow_failures"] == 0
+    assert unsandboxed["worker_module"] == "unsandboxed_worker"
+    assert unsandboxed["worker_profile"]["samples"] > 0
+    assert "workflow sandbox" not in unsandboxed["worker_profile"]["area_total"]
 
 
 def test_temporal_floor_benchmark(stack: StackInfo) -> None:
