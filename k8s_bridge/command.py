@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
-import os
 import signal
 from collections.abc import Sequence
 
@@ -30,6 +28,7 @@ from acmeflow.plumbing.health_server import (
     ReadinessCheck,
     TemporalReadiness,
 )
+from acmeflow.plumbing.process_exit import exit_now
 from acmeflow.plumbing.settings import add_config_flags, load_settings
 from acmeflow.plumbing.temporal_connection import connect, relayed_metrics_address
 
@@ -113,13 +112,12 @@ async def serve(config: BridgeConfig) -> None:
 def run(args: argparse.Namespace) -> int:
     """0 after SIGTERM; 1 when the Lease was lost (logged), so the replica restarts.
 
-    After a lost Lease the process ends at once, as client-go's does: its informer threads
-    may still be logging, and a daemon thread writing to stderr while the interpreter
-    finalizes aborts it (SIGABRT) instead of exiting 1.
+    Either way the process ends at once (``exit_now``), as client-go's does: its informer
+    threads and the SDK's native ones may still be running, and one of them touching
+    Python while the interpreter finalizes aborts it (SIGABRT) instead of exiting.
     """
     try:
         asyncio.run(serve(load_settings(BridgeConfig, args)))
     except LeadershipLost:
-        logging.shutdown()
-        os._exit(1)
-    return 0
+        exit_now(1)
+    exit_now(0)

@@ -9,6 +9,7 @@ import logging
 import signal
 
 from acmeflow.plumbing.health_server import HealthServer, TemporalReadiness
+from acmeflow.plumbing.process_exit import exit_now
 from acmeflow.plumbing.settings import add_config_flags
 from acmeflow.plumbing.temporal_connection import connect, relayed_metrics_address
 from acmeflow.worker.build import build_worker
@@ -70,5 +71,6 @@ async def poll(config: WorkerConfig, temporal: TemporalReadiness, health: Health
 
 
 def run(args: argparse.Namespace) -> int:
+    """Exit 0 once drained (``exit_now``: the SDK's native threads must not outlive it)."""
     asyncio.run(serve(args))
-    return 0
+    exit_now(0)
